@@ -1,0 +1,69 @@
+"""BERTScore on the packaged all-MiniLM-L6-v2 model (a real model, loaded offline from a package)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dermvqa.cli import main
+from dermvqa.data.challenge import Prediction, write_predictions
+from dermvqa.data.locations import EXAMPLES_DIR
+from dermvqa.errors import MetricError
+from dermvqa.metrics.bertscore import BertScorer, packaged_model_path
+
+pytestmark = pytest.mark.slow
+
+CANDS = [
+    "It is a case of eczema. Use topical steroid cream.",
+    "psoriasis",
+    "Looks like a fungal infection, try clotrimazole twice daily.",
+]
+REFS = [
+    "This is eczema; a steroid cream helps.",
+    "Typical Psoriasis",
+    "Tinea corporis. Topical antifungal for 2 weeks.",
+]
+
+
+@pytest.fixture(scope="module")
+def scorer():
+    return BertScorer()
+
+
+def test_matches_the_bert_score_package(scorer):
+    """Same model and layer through the reference implementation: the same P, R, F1."""
+    bert_score = pytest.importorskip("bert_score")
+    p, r, f = bert_score.score(CANDS, REFS, model_type=str(packaged_model_path()), num_layers=6)
+    ours = scorer.pair_scores(CANDS, REFS)
+    for i, (op, orr, of) in enumerate(ours):
+        assert op == pytest.approx(float(p[i]), abs=1e-5)
+        assert orr == pytest.approx(float(r[i]), abs=1e-5)
+        assert of == pytest.approx(float(f[i]), abs=1e-5)
+
+
+def test_max_over_references_and_names_the_model(scorer):
+    single = scorer.pair_scores([CANDS[0]], [REFS[0]])[0][2]
+    [best] = scorer.max_f1([CANDS[0]], [["Totally unrelated sentence about cars.", REFS[0]]])
+    assert best == pytest.approx(single)
+    assert scorer.spec.layer == 6
+    assert "not the official roberta-large" in scorer.spec.describe()
+    assert scorer.pair_scores(["same text"], ["same text"])[0][2] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_bad_layer_and_model_are_clear(scorer):
+    with pytest.raises(MetricError, match=r"layers 1\.\.6"):
+        BertScorer(layer=9)
+    with pytest.raises(MetricError, match="cannot be loaded"):
+        BertScorer("/nonexistent/model/dir")
+
+
+def test_cli_json_keys(tmp_path, capsys):
+    path = tmp_path / "pred.json"
+    write_predictions(path, [Prediction(f"EX10{i}", "Eczema, use emollients.") for i in range(1, 5)])
+    assert main(["evaluate", str(EXAMPLES_DIR / "example_valid.json"), str(path), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    for key in ("deltableu_en", "bertscore_en", "bertscore_model", "weights", "n", "largest_cluster_share"):
+        assert key in summary
+    assert summary["largest_cluster_share"] == 1.0
+    assert 0 < summary["bertscore_en"] <= 1
