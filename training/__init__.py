@@ -1,0 +1,1 @@
+"""training: the nightly learning loop (dataset, LoRA fine-tuning, evaluation gate, registry)."""
