@@ -115,12 +115,90 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     return run_baseline(args.data, as_json=args.json, bertscore=not args.no_bertscore)
 
 
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="answer an encounter file with a model; write the challenge format")
+    p.add_argument("--model", required=True, help="a Hugging Face id or a local path (or the served model name)")
+    p.add_argument("--backend", choices=("hf", "moondream", "openai"), default="hf")
+    p.add_argument("--revision", default=None, help="model revision (default: main; moondream2: 2025-06-21)")
+    p.add_argument("--adapter", help="a LoRA adapter folder to apply (hf backend)")
+    p.add_argument("--input", required=True, type=Path, help="encounter JSON (e.g. iiyi/valid_ht.json)")
+    p.add_argument("--images", type=Path, help="folder with IMG_<ENCOUNTER>_<N>.* files")
+    p.add_argument("--output", required=True, type=Path)
+    p.add_argument("--prompt", type=int, choices=(1, 2), default=1)
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--lang", choices=("en", "zh", "es"), default="en")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16", "float16"))
+    p.add_argument("--max-new-tokens", type=int, default=200)
+    p.add_argument("--api-base", help="openai backend: the server's /v1 URL")
+    p.add_argument(
+        "--missing-images",
+        choices=("error", "blank"),
+        default="error",
+        help="an encounter without images: stop (default) or answer with a blank image",
+    )
+    p.set_defaults(func=cmd_predict)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from dermvqa.config import ModelConfig
+    from dermvqa.data.challenge import load_encounters, write_predictions
+    from dermvqa.drafting.factory import ModelSpec, create_drafter
+    from dermvqa.predict import PredictOptions, predict
+
+    revision = args.revision or ("2025-06-21" if args.backend == "moondream" else "main")
+    model = dataclasses.replace(
+        ModelConfig(),
+        backend=args.backend,
+        name=args.model,
+        revision=revision,
+        device=args.device,
+        dtype=args.dtype,
+        max_new_tokens=args.max_new_tokens,
+        prompt_id=args.prompt,
+        **({"api_base": args.api_base} if args.api_base else {}),
+    )
+    encounters = load_encounters(args.input)
+    drafter = create_drafter(ModelSpec(args.backend, args.model, revision, args.adapter), model)
+    options = PredictOptions(
+        prompt_id=args.prompt, batch_size=args.batch_size, lang=args.lang, missing_images=args.missing_images
+    )
+    report = predict(encounters, args.images, drafter, options)
+    write_predictions(args.output, report.predictions, args.lang)
+    print(
+        f"wrote {len(report.predictions)} predictions to {args.output} (model {drafter.model_version})", file=sys.stderr
+    )
+    for encounter_id, error in report.failed:
+        print(f"  failed: {encounter_id}: {error}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def _add_make_tiny_model(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("make-tiny-model", help="build a random LLaVA (real tokenizer/processor) for offline tests")
+    p.add_argument("outdir", type=Path)
+    p.add_argument("--geometry", choices=("tiny", "bench", "tinyllava"), default="tiny")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_make_tiny_model)
+
+
+def cmd_make_tiny_model(args: argparse.Namespace) -> int:
+    from dermvqa.drafting.tiny_model import make_tiny_model
+
+    path = make_tiny_model(args.outdir, args.geometry, args.seed)
+    print(f"saved a random {args.geometry} LLaVA to {path} (its answers are meaningless)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dermvqa", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_evaluate(sub)
     _add_baseline(sub)
+    _add_predict(sub)
+    _add_make_tiny_model(sub)
     return parser
 
 

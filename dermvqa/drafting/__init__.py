@@ -1,0 +1,1 @@
+"""Drafters: vision-language model backends behind one interface (see ``base.Drafter``)."""

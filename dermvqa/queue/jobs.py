@@ -1,0 +1,203 @@
+"""The durable job queue: enqueue, claim under a lease, heartbeat, complete, fail, release.
+
+Claiming is one conditional ``UPDATE ... WHERE id IN (SELECT ... LIMIT n [FOR UPDATE SKIP LOCKED])
+RETURNING``: on SQLite the write lock is taken up front (``BEGIN IMMEDIATE``), on PostgreSQL rows
+another worker is claiming are skipped. A job whose worker died keeps its lease until it expires;
+then it is claimable again (its attempt counted). Completing is a compare-and-set on
+(job id, worker id, attempt), so a worker that lost its lease can never store a second draft.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from dermvqa.queue.retry import GiveUp, RetryPolicy, decide, describe
+from dermvqa.states import CaseState, JobState
+from dermvqa.storage.cases import mark_failed, transition, transition_many
+from dermvqa.storage.database import Database
+from dermvqa.storage.models import Job
+
+logger = logging.getLogger(__name__)
+
+DRAFT = "draft"
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: int
+    case_id: int
+    attempts: int  # including this one
+    max_attempts: int
+    claimed_at: dt.datetime
+
+
+def enqueue_draft(
+    session: Session, case_id: int, *, priority: int = 0, max_attempts: int = 3, now: dt.datetime | None = None
+) -> Job:
+    """Add a drafting job in the caller's transaction (the one that marks the case queued)."""
+    job = Job(kind=DRAFT, case_id=case_id, priority=priority, max_attempts=max_attempts, state=JobState.QUEUED)
+    if now is not None:
+        job.run_after = job.created_at = now
+    session.add(job)
+    session.flush()
+    return job
+
+
+def _expire_exhausted(session: Session, now: dt.datetime) -> int:
+    """Fail running jobs whose lease expired on their last allowed attempt, and their cases."""
+    rows = session.execute(
+        update(Job)
+        .where(Job.state == JobState.RUNNING, Job.lease_expires_at < now, Job.attempts >= Job.max_attempts)
+        .values(
+            state=JobState.FAILED,
+            finished_at=now,
+            worker_id=None,
+            last_error="lease expired on the last attempt (the worker died or hung)",
+        )
+        .returning(Job.id, Job.case_id)
+    ).all()
+    for job_id, case_id in rows:
+        logger.warning("job %s failed: lease expired on its last attempt", job_id)
+        if case_id is not None:
+            mark_failed(session, case_id, "drafting gave up: the worker died or hung on every attempt")
+    return len(rows)
+
+
+def claim(db: Database, worker_id: str, limit: int, lease_seconds: float, now: dt.datetime) -> list[ClaimedJob]:
+    """Claim up to ``limit`` drafting jobs (urgent first, then oldest)."""
+    lease_until = now + dt.timedelta(seconds=lease_seconds)
+    with db.write() as session:
+        _expire_exhausted(session, now)
+        claimable = (
+            select(Job.id)
+            .where(
+                Job.kind == DRAFT,
+                or_(
+                    and_(Job.state == JobState.QUEUED, Job.run_after <= now),
+                    and_(Job.state == JobState.RUNNING, Job.lease_expires_at < now),
+                ),
+            )
+            .order_by(Job.priority.desc(), Job.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        rows = session.execute(
+            update(Job)
+            .where(Job.id.in_(claimable.scalar_subquery()))
+            .values(
+                state=JobState.RUNNING,
+                worker_id=worker_id,
+                attempts=Job.attempts + 1,
+                lease_expires_at=lease_until,
+                heartbeat_at=now,
+                started_at=now,
+            )
+            .returning(Job.id, Job.case_id, Job.attempts, Job.max_attempts)
+        ).all()
+        jobs = sorted((ClaimedJob(r[0], r[1], r[2], r[3], now) for r in rows), key=lambda j: j.id)
+        # A re-claimed job's case is already drafting and stays so.
+        transition_many(session, [j.case_id for j in jobs], CaseState.DRAFTING)
+    return jobs
+
+
+def heartbeat(db: Database, worker_id: str, job_ids: Sequence[int], lease_seconds: float, now: dt.datetime) -> int:
+    """Extend the leases this worker still holds; returns how many it still holds."""
+    if not job_ids:
+        return 0
+    with db.write() as session:
+        result = session.execute(
+            update(Job)
+            .where(Job.id.in_(list(job_ids)), Job.worker_id == worker_id, Job.state == JobState.RUNNING)
+            .values(lease_expires_at=now + dt.timedelta(seconds=lease_seconds), heartbeat_at=now)
+        )
+        return result.rowcount or 0
+
+
+def mark_done(session: Session, job: ClaimedJob, worker_id: str, now: dt.datetime) -> bool:
+    """Compare-and-set the job to done in the caller's transaction; False if the lease was lost."""
+    result = session.execute(
+        update(Job)
+        .where(
+            Job.id == job.id,
+            Job.worker_id == worker_id,
+            Job.state == JobState.RUNNING,
+            Job.attempts == job.attempts,
+        )
+        .values(state=JobState.DONE, finished_at=now, lease_expires_at=None, last_error=None)
+    )
+    return result.rowcount == 1
+
+
+def mark_cancelled(session: Session, job: ClaimedJob, worker_id: str, now: dt.datetime, reason: str) -> bool:
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.worker_id == worker_id, Job.state == JobState.RUNNING)
+        .values(state=JobState.CANCELLED, finished_at=now, lease_expires_at=None, last_error=reason)
+    )
+    return result.rowcount == 1
+
+
+def record_failure(
+    session: Session, job: ClaimedJob, worker_id: str, error: BaseException, policy: RetryPolicy, now: dt.datetime
+) -> GiveUp | None:
+    """Apply the retry policy in the caller's transaction. Returns GiveUp when the job is finished.
+
+    A retry puts the job back in the queue after a backoff; giving up marks it failed with its last
+    error. Nothing happens (None, no give-up) when this worker no longer holds the job.
+    """
+    decision = decide(policy, job.attempts, error)
+    owned = and_(Job.id == job.id, Job.worker_id == worker_id, Job.state == JobState.RUNNING)
+    if isinstance(decision, GiveUp):
+        result = session.execute(
+            update(Job)
+            .where(owned)
+            .values(state=JobState.FAILED, finished_at=now, lease_expires_at=None, last_error=decision.reason)
+        )
+        return decision if result.rowcount == 1 else None
+    session.execute(
+        update(Job)
+        .where(owned)
+        .values(
+            state=JobState.QUEUED,
+            worker_id=None,
+            lease_expires_at=None,
+            run_after=now + dt.timedelta(seconds=decision.delay_seconds),
+            last_error=describe(error),
+        )
+    )
+    transition(session, job.case_id, CaseState.QUEUED, expected=[CaseState.DRAFTING])
+    return None
+
+
+def release(db: Database, worker_id: str, jobs: Sequence[ClaimedJob]) -> int:
+    """Give claimed jobs back untouched (a stopping worker): queued again, the attempt not counted."""
+    if not jobs:
+        return 0
+    released = 0
+    with db.write() as session:
+        for job in jobs:
+            result = session.execute(
+                update(Job)
+                .where(Job.id == job.id, Job.worker_id == worker_id, Job.state == JobState.RUNNING)
+                .values(state=JobState.QUEUED, worker_id=None, lease_expires_at=None, attempts=Job.attempts - 1)
+            )
+            if result.rowcount == 1:
+                released += 1
+                transition(session, job.case_id, CaseState.QUEUED, expected=[CaseState.DRAFTING])
+    return released
+
+
+def cancel_for_case(session: Session, case_id: int, reason: str, now: dt.datetime) -> int:
+    """Cancel a case's queued or running jobs (the patient withdrew or deleted their data)."""
+    result = session.execute(
+        update(Job)
+        .where(Job.case_id == case_id, Job.state.in_([JobState.QUEUED, JobState.RUNNING]))
+        .values(state=JobState.CANCELLED, finished_at=now, worker_id=None, lease_expires_at=None, last_error=reason)
+    )
+    return result.rowcount or 0

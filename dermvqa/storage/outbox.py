@@ -1,0 +1,38 @@
+"""Write messages owed to someone into the outbox, inside the caller's transaction.
+
+The bot's sender delivers them (``bot/delivery``). Kinds written by the core:
+``review_request`` (a draft is ready: show the case to clinicians) and ``case_failed``
+(drafting gave up: tell clinicians). ``dedupe_key`` makes writing the same message twice a no-op.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dermvqa.storage.models import OutboxMessage
+
+REVIEW_REQUEST = "review_request"
+CASE_FAILED = "case_failed"
+
+
+def add_message(
+    session: Session,
+    kind: str,
+    *,
+    chat_id: int | None = None,
+    case_id: int | None = None,
+    payload: dict[str, Any] | None = None,
+    dedupe_key: str | None = None,
+) -> OutboxMessage | None:
+    """Queue one outgoing message; None when ``dedupe_key`` was already queued."""
+    if dedupe_key is not None and session.scalar(
+        select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)
+    ):
+        return None
+    row = OutboxMessage(kind=kind, chat_id=chat_id, case_id=case_id, payload=payload or {}, dedupe_key=dedupe_key)
+    session.add(row)
+    session.flush()
+    return row

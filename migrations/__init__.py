@@ -1,0 +1,1 @@
+"""Alembic migrations of the DermBot database (``dermbot migrate`` or ``alembic upgrade head``)."""

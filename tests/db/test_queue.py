@@ -1,0 +1,165 @@
+"""The job queue on a real database (SQLite and PostgreSQL), with a controlled clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+from sqlalchemy import select
+from support.cases import submit
+
+from dermvqa.drafting.base import DraftResult
+from dermvqa.errors import ImageError
+from dermvqa.queue import jobs as queue
+from dermvqa.queue.retry import RetryPolicy
+from dermvqa.states import CaseState, JobState
+from dermvqa.storage.drafts import save_draft, save_failure
+from dermvqa.storage.models import Case, Draft, Job, OutboxMessage, utcnow
+
+# Jobs become claimable at submission (real time); the test clock starts just after.
+T0 = utcnow() + dt.timedelta(minutes=5)
+RESULT = DraftResult("Looks like eczema.", new_tokens=5, seconds=0.1)
+
+
+def at(seconds: float) -> dt.datetime:
+    return T0 + dt.timedelta(seconds=seconds)
+
+
+def state_of(db, case_id):
+    with db.read() as session:
+        case = session.get(Case, case_id)
+        job = session.scalar(select(Job).where(Job.case_id == case_id).order_by(Job.id.desc()))
+        return CaseState(case.state), JobState(job.state), job
+
+
+def test_submit_enqueues_in_the_same_transaction(any_db, store):
+    case_id = submit(any_db, store, 1)
+    case_state, job_state, job = state_of(any_db, case_id)
+    assert (case_state, job_state, job.attempts) == (CaseState.QUEUED, JobState.QUEUED, 0)
+
+
+def test_claim_draft_and_review_request(any_db, store):
+    case_id = submit(any_db, store, 1)
+    [job] = queue.claim(any_db, "w1", 4, 60, at(1))
+    assert (job.case_id, job.attempts) == (case_id, 1)
+    assert state_of(any_db, case_id)[0] == CaseState.DRAFTING
+    assert queue.claim(any_db, "w2", 4, 60, at(2)) == []  # leased
+    saved = save_draft(any_db, job, "w1", RESULT, model_version="m@1", prompt_id=1, queue_seconds=1.0, now=at(3))
+    assert saved.saved
+    case_state, job_state, _ = state_of(any_db, case_id)
+    assert (case_state, job_state) == (CaseState.AWAITING_REVIEW, JobState.DONE)
+    with any_db.read() as session:
+        draft = session.scalar(select(Draft))
+        assert (draft.text, draft.model_version, draft.prompt_id) == ("Looks like eczema.", "m@1", 1)
+        outbox = session.scalar(select(OutboxMessage))
+        assert (outbox.kind, outbox.case_id, outbox.payload) == ("review_request", case_id, {"draft_id": draft.id})
+
+
+def test_urgent_cases_are_claimed_first(any_db, store):
+    normal = submit(any_db, store, 1)
+    urgent = submit(any_db, store, 2, urgent=True)
+    assert [j.case_id for j in queue.claim(any_db, "w", 1, 60, at(1))] == [urgent]
+    assert [j.case_id for j in queue.claim(any_db, "w", 1, 60, at(1))] == [normal]
+
+
+def test_expired_lease_is_claimed_again_and_the_old_worker_cannot_complete(any_db, store):
+    case_id = submit(any_db, store, 1)
+    [old] = queue.claim(any_db, "dead", 1, 30, at(0))
+    assert queue.claim(any_db, "w2", 1, 30, at(29)) == []
+    [new] = queue.claim(any_db, "w2", 1, 30, at(31))
+    assert (new.id, new.attempts) == (old.id, 2)
+    late = save_draft(any_db, old, "dead", RESULT, model_version="m", prompt_id=1, queue_seconds=0, now=at(32))
+    assert not late.saved and "lease lost" in late.reason
+    assert save_draft(any_db, new, "w2", RESULT, model_version="m", prompt_id=1, queue_seconds=0, now=at(33)).saved
+    with any_db.read() as session:
+        assert len(session.scalars(select(Draft).where(Draft.case_id == case_id)).all()) == 1
+
+
+def test_heartbeat_keeps_the_lease(any_db, store):
+    submit(any_db, store, 1)
+    [job] = queue.claim(any_db, "w1", 1, 30, at(0))
+    assert queue.heartbeat(any_db, "w1", [job.id], 30, at(25)) == 1
+    assert queue.claim(any_db, "w2", 1, 30, at(40)) == []  # lease now ends at 55
+    assert queue.heartbeat(any_db, "intruder", [job.id], 30, at(41)) == 0
+
+
+def test_retry_with_backoff_then_give_up(any_db, store):
+    policy = RetryPolicy(max_attempts=2, backoff_base_seconds=10, backoff_max_seconds=60)
+    case_id = submit(any_db, store, 1)
+    [job] = queue.claim(any_db, "w", 1, 60, at(0))
+    assert not save_failure(any_db, job, "w", RuntimeError("CUDA out of memory"), policy, at(1))
+    case_state, job_state, row = state_of(any_db, case_id)
+    assert (case_state, job_state) == (CaseState.QUEUED, JobState.QUEUED)
+    assert row.last_error == "RuntimeError: CUDA out of memory"
+    assert queue.claim(any_db, "w", 1, 60, at(5)) == []  # backing off until t=11
+    [again] = queue.claim(any_db, "w", 1, 60, at(12))
+    assert again.attempts == 2
+    assert save_failure(any_db, again, "w", RuntimeError("CUDA out of memory"), policy, at(13))
+    case_state, job_state, row = state_of(any_db, case_id)
+    assert (case_state, job_state) == (CaseState.FAILED, JobState.FAILED)
+    assert "gave up after 2 attempt(s)" in row.last_error
+    with any_db.read() as session:
+        assert session.scalar(select(Case.failure).where(Case.id == case_id)).startswith("gave up")
+        assert session.scalar(select(OutboxMessage.kind)) == "case_failed"
+    assert queue.claim(any_db, "w", 1, 60, at(1000)) == []  # never again
+
+
+def test_permanent_error_is_not_retried(any_db, store):
+    case_id = submit(any_db, store, 1)
+    [job] = queue.claim(any_db, "w", 1, 60, at(0))
+    assert save_failure(any_db, job, "w", ImageError("photo 1 of 1: corrupt"), RetryPolicy(max_attempts=5), at(1))
+    case_state, job_state, row = state_of(any_db, case_id)
+    assert (case_state, job_state) == (CaseState.FAILED, JobState.FAILED)
+    assert row.attempts == 1 and "permanent" in row.last_error
+
+
+def test_a_dead_workers_last_attempt_fails_the_case(any_db, store):
+    case_id = submit(any_db, store, 1)
+    with any_db.write() as session:
+        session.get(Job, 1).max_attempts = 1
+    queue.claim(any_db, "dead", 1, 30, at(0))
+    assert queue.claim(any_db, "w2", 1, 30, at(31)) == []
+    case_state, job_state, row = state_of(any_db, case_id)
+    assert (case_state, job_state) == (CaseState.FAILED, JobState.FAILED)
+    assert "lease expired" in row.last_error
+
+
+def test_release_gives_the_attempt_back(any_db, store):
+    case_id = submit(any_db, store, 1)
+    jobs = queue.claim(any_db, "w", 1, 60, at(0))
+    assert queue.release(any_db, "w", jobs) == 1
+    case_state, job_state, row = state_of(any_db, case_id)
+    assert (case_state, job_state, row.attempts, row.worker_id) == (CaseState.QUEUED, JobState.QUEUED, 0, None)
+
+
+def test_withdrawn_case_draft_is_dropped(any_db, store):
+    from dermvqa.storage.cases import transition
+
+    case_id = submit(any_db, store, 1)
+    [job] = queue.claim(any_db, "w", 1, 60, at(0))
+    with any_db.write() as session:
+        assert transition(session, case_id, CaseState.WITHDRAWN)
+    saved = save_draft(any_db, job, "w", RESULT, model_version="m", prompt_id=1, queue_seconds=0, now=at(1))
+    assert not saved.saved
+    assert state_of(any_db, case_id)[1] == JobState.CANCELLED
+
+
+def test_concurrent_claims_never_hand_out_a_job_twice(any_db, store):
+    for user in range(30):
+        submit(any_db, store, user)
+    claimed: dict[str, list[int]] = {}
+    barrier = threading.Barrier(4)
+
+    def claimer(name: str) -> None:
+        barrier.wait()
+        mine = claimed.setdefault(name, [])
+        while batch := queue.claim(any_db, name, 3, 60, at(0)):
+            mine.extend(j.id for j in batch)
+
+    threads = [threading.Thread(target=claimer, args=(f"w{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    all_ids = [i for ids in claimed.values() for i in ids]
+    assert sorted(all_ids) == list(range(1, 31))

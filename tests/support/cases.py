@@ -1,0 +1,51 @@
+"""Make submitted cases with real photos in a real database, for queue and worker tests."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+
+from dermvqa.storage.database import Database
+from dermvqa.storage.image_store import ImageStore, StoredImage
+from dermvqa.storage.intake import add_image, ensure_patient, open_case, submit_case
+
+
+def photo_bytes(color=(180, 90, 70), size=(64, 48), fmt="JPEG") -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def raw_stored(store: ImageStore, data: bytes) -> StoredImage:
+    """Put bytes in the store WITHOUT validation (to simulate a file corrupted on disk)."""
+    import hashlib
+
+    sha = hashlib.sha256(data).hexdigest()
+    path = store.path_for(sha)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return StoredImage(sha, len(data), 1, 1, "image/jpeg")
+
+
+def submit(
+    db: Database,
+    store: ImageStore,
+    user_id: int,
+    *,
+    photos: list[bytes] | None = None,
+    stored: list[StoredImage] | None = None,
+    text: str = "Itchy red patch on my arm for two weeks",
+    urgent: bool = False,
+    prompt_id: int = 1,
+) -> int:
+    """A consenting patient submits a case; returns the case id."""
+    with db.write() as session:
+        patient = ensure_patient(session, user_id, user_id)
+        case = open_case(session, patient.id, prompt_id=prompt_id)
+        case.description = text
+        for item in stored or [store.put(p, max_pixels=10**9) for p in (photos or [photo_bytes()])]:
+            add_image(session, case.id, item)
+        result = submit_case(session, case.id, urgent=urgent)
+        assert result is not None
+        return case.id
