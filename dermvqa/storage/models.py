@@ -71,6 +71,7 @@ class Patient(Base):
     language: Mapped[str | None] = mapped_column(String(16))
     consent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     consent_version: Mapped[str | None] = mapped_column(String(32))
+    refused_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # declined consent: nothing else kept
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     cases: Mapped[list[Case]] = relationship(back_populates="patient", passive_deletes=True)
@@ -209,8 +210,26 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     dedupe_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     telegram_message_ids: Mapped[list[int] | None] = mapped_column(JSON)
+    progress: Mapped[int] = mapped_column(Integer, default=0)  # parts of the payload already delivered
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class ClinicianSession(Base):
+    """A clinician's unfinished Edit or Reject: waiting for their text, or for them to confirm it."""
+
+    __tablename__ = "clinician_sessions"
+    __table_args__ = (UniqueConstraint("clinician_id", "chat_id", name="uq_clinician_sessions_who"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clinician_id: Mapped[int] = mapped_column(BigInteger)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    draft_id: Mapped[int | None] = mapped_column(ForeignKey("drafts.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(16))  # edit | reject
+    state: Mapped[str] = mapped_column(String(24))  # awaiting_text | awaiting_confirm
+    proposed_text: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
 class ModelRecord(Base):
