@@ -129,6 +129,12 @@ class TelegramConfig:
     webhook_listen: str = "127.0.0.1"
     webhook_port: int = field(default=8443, metadata=_between(1, 65535))
     poll_timeout_s: int = field(default=10, metadata=_between(0, 50))
+    # python-telegram-bot's AIORateLimiter: Telegram allows about 30 messages a second overall and
+    # 20 a minute in one group; raise these only against a local Bot API server.
+    rate_overall_per_second: float = field(default=30.0, metadata=_at_least(0.1))
+    rate_group_per_minute: float = field(default=20.0, metadata=_at_least(0.1))
+    # Updates of different chats are handled concurrently (one chat's updates stay in order).
+    concurrent_chats: int = field(default=64, metadata=_between(1, 1024))
 
 
 @dataclass(frozen=True)
@@ -187,6 +193,15 @@ class TrainingConfig:
     augment_hflip_p: float = field(default=0.5, metadata=_between(0.0, 1.0))
     augment_jitter: float = field(default=0.1, metadata=_between(0.0, 1.0))
     seed: int = 0
+    # Longer examples keep their whole prompt (image tokens included) and lose the end of the answer.
+    max_seq_len: int = field(default=2048, metadata=_between(64, 32768))
+    warmup_ratio: float = field(default=0.1, metadata=_between(0.0, 0.5))
+    weight_decay: float = field(default=0.0, metadata=_between(0.0, 1.0))
+    max_grad_norm: float = field(default=1.0, metadata=_at_least(0.0))  # 0 = no clipping
+    save_steps: int = field(default=200, metadata=_at_least(0))  # checkpoint every N optimizer steps; 0 = at the end
+    device: str = field(default="auto", metadata=_rule(_is_device, "cpu, auto, mps, cuda or cuda:N"))
+    # The gate refuses to judge on fewer held-out cases than this (collapse shares are noise on 3 cases).
+    gate_min_heldout: int = field(default=10, metadata=_at_least(1))
 
 
 @dataclass(frozen=True)

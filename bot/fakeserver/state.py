@@ -380,6 +380,14 @@ class FakeBotState:
         with self._lock:
             self._fail_queue.setdefault(method.lower(), collections.deque()).extend([entry] * n)
 
+    def clear_failures(self, method: str | None = None) -> None:
+        """Forget scripted failures (of ``method``, or all); random ones stay as configured."""
+        with self._lock:
+            if method is None:
+                self._fail_queue.clear()
+            else:
+                self._fail_queue.pop(method.lower(), None)
+
     def _maybe_inject_failure(self, method: str) -> None:
         """Raises the scripted or random failure for this call, if any (before anything is recorded)."""
         queue = self._fail_queue.get(method.lower())

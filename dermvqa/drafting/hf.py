@@ -11,6 +11,7 @@ hand (else 575 image tokens meet 576 features); its prompt is ``USER: <image>\\n
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -47,6 +48,42 @@ def fix_llava_processor(processor, config) -> None:
         processor.num_additional_image_tokens = 1
 
 
+def format_prompt(processor, question: str, n_images: int) -> str:
+    """The text a model is prompted with: the processor's chat template, else the LLaVA model-card format.
+
+    Training (``training.formatting``) formats its examples with this same function, so a model is
+    fine-tuned on exactly the prompt it is served with.
+    """
+    template = getattr(processor, "chat_template", None)
+    if template:
+        content = [{"type": "image"} for _ in range(n_images)] + [{"type": "text", "text": question}]
+        return processor.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True)
+    return llava_prompt(question, n_images)
+
+
+def max_images_for(is_llava: bool, multi_image: str) -> int:
+    """How many photos one request passes to the model (LLaVA-1.5-style models take one unless ``all``)."""
+    return 4 if not is_llava else (4 if multi_image == "all" else 1)
+
+
+def load_pretrained(name: str, revision: str, dtype: torch.dtype):
+    """(model, processor, is_llava) from a hub id or a local folder, with the TinyLLaVA processor fixes.
+
+    The drafter and the fine-tuning entry point both load through here, so a model trains exactly as it serves.
+    """
+    try:
+        config = AutoConfig.from_pretrained(name, revision=revision)
+        processor = AutoProcessor.from_pretrained(name, revision=revision)
+        model_cls = LlavaForConditionalGeneration if config.model_type in LLAVA_TYPES else AutoModelForImageTextToText
+        model = model_cls.from_pretrained(name, revision=revision, dtype=dtype)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelLoadError(f"cannot load model {name!r} (revision {revision}): {exc}") from None
+    is_llava = config.model_type in LLAVA_TYPES
+    if is_llava:
+        fix_llava_processor(processor, config)
+    return model, processor, is_llava
+
+
 class HFDrafter(Drafter):
     """Drafts with a local ``transformers`` vision-language model, in batches."""
 
@@ -69,26 +106,15 @@ class HFDrafter(Drafter):
         self.multi_image = multi_image
         self.adapter_path = adapter_path
         started = time.perf_counter()
-        try:
-            config = AutoConfig.from_pretrained(name, revision=revision)
-            self.processor = AutoProcessor.from_pretrained(name, revision=revision)
-            model_cls = (
-                LlavaForConditionalGeneration if config.model_type in LLAVA_TYPES else AutoModelForImageTextToText
-            )
-            model = model_cls.from_pretrained(name, revision=revision, dtype=self.dtype)
-        except (OSError, ValueError, KeyError) as exc:
-            raise ModelLoadError(f"cannot load model {name!r} (revision {revision}): {exc}") from None
-        self.is_llava = config.model_type in LLAVA_TYPES
-        if self.is_llava:
-            fix_llava_processor(self.processor, config)
+        model, self.processor, self.is_llava = load_pretrained(name, revision, self.dtype)
         if adapter_path:
-            model = _apply_adapter(model, adapter_path)
+            model = _apply_adapter(model, adapter_path, name=name, revision=revision)
         self.model = model.to(self.device).eval()
         self.tokenizer = self.processor.tokenizer
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.max_images = 4 if not self.is_llava else (4 if multi_image == "all" else 1)
+        self.max_images = max_images_for(self.is_llava, multi_image)
         base = name if not Path(name).exists() else str(Path(name).resolve())
         self.model_version = version or (
             f"{base}@{revision}" + (f"+{Path(adapter_path).resolve()}" if adapter_path else "")
@@ -119,13 +145,7 @@ class HFDrafter(Drafter):
     # -- prompts -----------------------------------------------------------------------------
 
     def format_prompt(self, question: str, n_images: int) -> str:
-        template = getattr(self.processor, "chat_template", None)
-        if template:
-            content = [{"type": "image"} for _ in range(n_images)] + [{"type": "text", "text": question}]
-            return self.processor.apply_chat_template(
-                [{"role": "user", "content": content}], add_generation_prompt=True
-            )
-        return llava_prompt(question, n_images)
+        return format_prompt(self.processor, question, n_images)
 
     def _inputs(self, requests: Sequence[DraftRequest]):
         texts, images = [], []
@@ -210,10 +230,43 @@ def _count_new_tokens(ids: list[int], eos_id: int | None, pad_id: int | None) ->
     return len(ids)
 
 
-def _apply_adapter(model, adapter_path: str):
-    """Load a LoRA adapter and merge it (merged weights draft as fast as the base model)."""
+ADAPTER_INFO_FILE = "dermbot_adapter.json"  # written beside a trained adapter: base model, revision, config
+
+
+def adapter_base(adapter_path: str | Path) -> tuple[str | None, str | None]:
+    """(base model, revision) a PEFT adapter folder says it was trained on (None when it does not say)."""
+    folder = Path(adapter_path)
+    for name in (ADAPTER_INFO_FILE, "adapter_config.json"):
+        try:
+            info = json.loads((folder / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        base = info.get("base_model") or info.get("base_model_name_or_path")
+        if base:
+            return str(base), info.get("revision") or info.get("base_revision")
+    return None, None
+
+
+def _same_model(a: str, b: str) -> bool:
+    pa, pb = Path(a).expanduser(), Path(b).expanduser()
+    if pa.exists() and pb.exists():
+        return pa.resolve() == pb.resolve()
+    return a == b
+
+
+def _apply_adapter(model, adapter_path: str, *, name: str | None = None, revision: str | None = None):
+    """Load a LoRA adapter and merge it (merged weights draft as fast as the base model).
+
+    An adapter merged onto another base than the one it was trained on drafts nonsense without any
+    error when the shapes happen to match, so a mismatch with the base it records is logged loudly.
+    """
     from peft import PeftModel
 
+    base, base_revision = adapter_base(adapter_path)
+    if name is not None and base is not None and not _same_model(base, name):
+        logger.warning("adapter %s was trained on %s, but is applied to %s", adapter_path, base, name)
+    elif revision is not None and base_revision is not None and base_revision != revision:
+        logger.warning("adapter %s was trained on revision %s, applied to %s", adapter_path, base_revision, revision)
     try:
         return PeftModel.from_pretrained(model, adapter_path).merge_and_unload()
     except (OSError, ValueError) as exc:

@@ -261,3 +261,21 @@ class ModelEvent(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     actor: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TrainingRun(Base):
+    """One night of the learning loop (or a ``dermbot train --now``): what it did and why."""
+
+    __tablename__ = "training_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running|skipped|promoted|rejected|failed
+    reason: Mapped[str | None] = mapped_column(Text)
+    new_cases: Mapped[int] = mapped_column(Integer, default=0)  # approved since the last run that trained
+    train_size: Mapped[int] = mapped_column(Integer, default=0)
+    heldout_size: Mapped[int] = mapped_column(Integer, default=0)
+    candidate_model_id: Mapped[int | None] = mapped_column(ForeignKey("models.id", ondelete="SET NULL"))
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    report_dir: Mapped[str | None] = mapped_column(String(1024))

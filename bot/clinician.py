@@ -1,0 +1,259 @@
+"""Clinician handlers: the review buttons, Edit and Reject with their text, and the commands
+``/queue``, ``/case ID``, ``/stats``.
+
+Every action is authorised here (the user id must be in ``[review] clinician_ids``); anyone else
+is told "not authorised", the attempt is logged, and nothing changes. The unfinished Edit/Reject
+lives in the database, so a restart between the button and the text loses nothing.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+
+from telegram import Update
+from telegram.ext import ApplicationHandlerStop, ContextTypes, ConversationHandler
+
+from bot.deps import Deps, deps
+from bot.rendering import queue_text, stats_text
+from bot.replies import best_effort, reply
+from dermvqa.casework import review
+from dermvqa.casework.review import Decision
+from dermvqa.storage.outbox import REVIEW_REQUEST, add_message
+
+logger = logging.getLogger(__name__)
+
+
+class ReviewState(enum.IntEnum):
+    AWAITING_TEXT = enum.auto()
+    AWAITING_CONFIRM = enum.auto()
+
+
+ACTIONS = {"approve": review.APPROVE, "edit": review.EDIT, "reject": review.REJECT, "regen": review.REGENERATE}
+
+
+def _name(update: Update) -> str:
+    user = update.effective_user
+    return user.full_name or str(user.id)
+
+
+async def _refuse_stranger(update: Update, context: ContextTypes.DEFAULT_TYPE, action: str) -> bool:
+    """False for a clinician; a stranger is told "not authorised" and the update goes no further."""
+    d = deps(context)
+    user = update.effective_user
+    if d.is_clinician(user.id if user else None):
+        return False
+    logger.warning(
+        "unauthorised clinician action %r by user %s in chat %s",
+        action,
+        user.id if user else None,
+        update.effective_chat.id if update.effective_chat else None,
+    )
+    if update.callback_query:
+        await best_effort(update.callback_query.answer(d.texts.not_authorised, show_alert=True), "answering a button")
+    else:
+        await reply(context, update.effective_chat.id, d.texts.not_authorised)
+    raise ApplicationHandlerStop  # no other handler (e.g. the patient flow) may act on it either
+
+
+def _lost_message(decision: Decision) -> str:
+    if decision.reason == "missing":
+        return f"Case #{decision.case_id} no longer exists (the patient may have deleted it)."
+    if decision.reason == "outdated":
+        return f"Case #{decision.case_id} has a newer draft; use the newest post."
+    who = f" by clinician {decision.last_actor}" if decision.last_actor else ""
+    state = decision.state.value if decision.state else "changed"
+    return f"Already handled{who}: case #{decision.case_id} is now {state}. Nothing was changed."
+
+
+async def review_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> ReviewState | int | None:
+    """rv:<action>:<case>:<draft> pressed under a review post."""
+    d = deps(context)
+    query = update.callback_query
+    try:
+        _, action_code, case_text, draft_text = (query.data or "").split(":")
+        action, case_id, draft_id = ACTIONS[action_code], int(case_text), int(draft_text) or None
+    except (ValueError, KeyError):
+        await best_effort(query.answer("Unknown button."), "answering a button")
+        return None
+    if await _refuse_stranger(update, context, f"button {action}"):
+        return ConversationHandler.END
+    user, chat = update.effective_user, update.effective_chat
+    if action == review.APPROVE:
+        decision = await d.call(review.approve, d.db, case_id, draft_id or 0, user.id, clinician_name=_name(update))
+        return await _answer(update, d, decision, f"Approved: the answer to case #{case_id} is on its way.")
+    if action == review.REGENERATE:
+        decision = await d.call(
+            review.regenerate,
+            d.db,
+            case_id,
+            user.id,
+            clinician_name=_name(update),
+            max_attempts=d.config.worker.max_attempts,
+        )
+        return await _answer(update, d, decision, f"A new draft for case #{case_id} is queued.")
+    if not await d.call(review.begin_session, d.db, user.id, chat.id, case_id, draft_id, action):
+        detail = await d.call(review.case_detail, d.db, case_id)
+        state = detail.state.value if detail else "gone"
+        await best_effort(
+            query.answer(f"Case #{case_id} is {state}: nothing to {action}.", show_alert=True), "answering a button"
+        )
+        return ConversationHandler.END
+    await best_effort(query.answer(), "answering a button")
+    prompt = (
+        f"Send the corrected answer for case #{case_id} as one message (/cancel to stop)."
+        if action == review.EDIT
+        else f"Send the reason for rejecting case #{case_id} (kept for the record; the patient gets a kind "
+        "standard message recommending an in-person visit). /cancel to stop."
+    )
+    await reply(context, chat.id, prompt)
+    return ReviewState.AWAITING_TEXT
+
+
+async def _answer(update: Update, d: Deps, decision: Decision, success: str) -> int:
+    query = update.callback_query
+    if decision.ok:
+        d.nudge()
+        await best_effort(query.answer(success), "answering a button")
+    else:
+        await best_effort(query.answer(_lost_message(decision), show_alert=True), "answering a button")
+    return ConversationHandler.END
+
+
+async def receive_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> ReviewState | int | None:
+    """The corrected answer (Edit) or the reason (Reject): show what will happen and ask to confirm."""
+    d = deps(context)
+    user, chat = update.effective_user, update.effective_chat
+    session = await d.call(review.propose_text, d.db, user.id, chat.id, update.effective_message.text or "")
+    if session is None:
+        return ConversationHandler.END
+    if not (session.proposed_text or "").strip():
+        await reply(context, chat.id, "That message was empty; please send the text again.")
+        return ReviewState.AWAITING_TEXT
+    if session.action == review.EDIT:
+        preview = d.texts.answer(session.case_id, session.proposed_text)
+        buttons = [
+            [[d.texts.send_edit_button, "ed:send"], [d.texts.change_edit_button, "ed:change"]],
+            [[d.texts.cancel_edit_button, "ed:cancel"]],
+        ]
+        header = f"Preview of what the patient of case #{session.case_id} will receive:\n\n"
+    else:
+        preview = d.texts.rejected(session.case_id)
+        buttons = [[[d.texts.confirm_reject_button, "ed:send"]], [[d.texts.cancel_edit_button, "ed:cancel"]]]
+        header = (
+            f"Reject case #{session.case_id}; reason recorded: {session.proposed_text}\nThe patient will receive:\n\n"
+        )
+    await reply(context, chat.id, header + preview, buttons)
+    return ReviewState.AWAITING_CONFIRM
+
+
+async def confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> ReviewState | int | None:
+    """ed:send / ed:change / ed:cancel under a preview."""
+    d = deps(context)
+    query = update.callback_query
+    if await _refuse_stranger(update, context, "confirm"):
+        return ConversationHandler.END
+    user, chat = update.effective_user, update.effective_chat
+    session = await d.call(review.current_session, d.db, user.id, chat.id)
+    await best_effort(query.edit_message_reply_markup(None), "removing used buttons")
+    if session is None or session.state != "awaiting_confirm":
+        await best_effort(query.answer("Nothing to confirm."), "answering a button")
+        return ConversationHandler.END
+    if query.data == "ed:change":
+        await best_effort(query.answer(), "answering a button")
+        await reply(context, chat.id, "Send the new text.")
+        return ReviewState.AWAITING_TEXT
+    await d.call(review.end_session, d.db, user.id, chat.id)
+    if query.data == "ed:cancel":
+        await best_effort(query.answer("Cancelled; nothing was changed."), "answering a button")
+        return ConversationHandler.END
+    if session.action == review.EDIT:
+        decision = await d.call(
+            review.approve,
+            d.db,
+            session.case_id,
+            session.draft_id or 0,
+            user.id,
+            final_text=session.proposed_text,
+            clinician_name=_name(update),
+        )
+        done = f"Sent: your edited answer to case #{session.case_id} is on its way."
+    else:
+        decision = await d.call(
+            review.reject, d.db, session.case_id, user.id, session.proposed_text or "", clinician_name=_name(update)
+        )
+        done = f"Case #{session.case_id} rejected; the patient will be told to see a doctor in person."
+    if decision.ok:
+        d.nudge()
+        await best_effort(query.answer(), "answering a button")
+        await reply(context, chat.id, done)
+    else:
+        await best_effort(query.answer(), "answering a button")
+        await reply(context, chat.id, _lost_message(decision))
+    return ConversationHandler.END
+
+
+async def cancel_session(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    d = deps(context)
+    await d.call(review.end_session, d.db, update.effective_user.id, update.effective_chat.id)
+    await reply(context, update.effective_chat.id, "Stopped; nothing was changed.")
+    return ConversationHandler.END
+
+
+async def resume(update: Update, context: ContextTypes.DEFAULT_TYPE) -> ReviewState | int | None:
+    """A clinician's text or button with no conversation in memory (e.g. after a restart)."""
+    d = deps(context)
+    if update.callback_query and (update.callback_query.data or "").startswith("ed:"):
+        return await confirm(update, context)
+    session = await d.call(review.current_session, d.db, update.effective_user.id, update.effective_chat.id)
+    if session is not None:
+        return await receive_text(update, context)
+    if update.effective_chat.type == "private":
+        await reply(
+            context,
+            update.effective_chat.id,
+            "Clinician commands: /queue (waiting cases), /case ID (show a case), /stats. "
+            "Use the buttons under a case to approve, edit, regenerate or reject it.",
+        )
+    return ConversationHandler.END
+
+
+# -- commands --------------------------------------------------------------------------------
+
+
+async def queue_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    d = deps(context)
+    if await _refuse_stranger(update, context, "/queue"):
+        return
+    items = await d.call(review.queue_view, d.db)
+    await reply(context, update.effective_chat.id, queue_text(items))
+
+
+async def case_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    d = deps(context)
+    if await _refuse_stranger(update, context, "/case"):
+        return
+    try:
+        case_id = int(context.args[0].lstrip("#"))
+    except (IndexError, ValueError):
+        await reply(context, update.effective_chat.id, "Usage: /case ID, for example /case 12")
+        return
+    detail = await d.call(review.case_detail, d.db, case_id)
+    if detail is None:
+        await reply(context, update.effective_chat.id, f"There is no case #{case_id}.")
+        return
+    await d.call(_queue_post, d, update.effective_chat.id, case_id, detail.draft_id)
+    d.nudge()
+
+
+def _queue_post(d: Deps, chat_id: int, case_id: int, draft_id: int | None) -> None:
+    """Show the case to the asking clinician through the outbox, like any review post."""
+    with d.db.write() as session:
+        add_message(session, REVIEW_REQUEST, chat_id=chat_id, case_id=case_id, payload={"draft_id": draft_id})
+
+
+async def stats_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    d = deps(context)
+    if await _refuse_stranger(update, context, "/stats"):
+        return
+    await reply(context, update.effective_chat.id, stats_text(await d.call(review.stats, d.db)))

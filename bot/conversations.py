@@ -1,0 +1,120 @@
+"""The whole conversation table in one place: which handler answers what, in which state.
+
+Groups: -1 stores every incoming message (the conversation record); 0 is the clinicians'
+conversation and commands; 1 is the patients' conversation (private chats of non-clinicians).
+Strangers pressing clinician buttons or sending clinician commands are refused in group 0, and
+the update stops there.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from telegram import Update
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ConversationHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+from telegram.warnings import PTBUserWarning
+
+from bot import clinician, patient
+from bot.clinician import ReviewState
+from bot.incoming import record_incoming
+from bot.patient import PatientState
+
+CLINICIAN_COMMANDS = ("queue", "case", "stats")
+
+
+def patient_conversation(clinicians: filters.BaseFilter) -> ConversationHandler:
+    private = filters.ChatType.PRIVATE & ~clinicians
+    # Available at every step (and as entry points, so they work before anything else happened).
+    commands = [
+        CommandHandler("start", patient.start, filters=private),
+        CommandHandler("status", patient.status, filters=private),
+        CommandHandler("cancel", patient.cancel, filters=private),
+        CommandHandler("delete", patient.delete_request, filters=private),
+        CommandHandler("help", patient.help_command, filters=private),
+        MessageHandler(private & filters.COMMAND, patient.unknown_command),
+    ]
+    return ConversationHandler(
+        name="patient",
+        entry_points=[
+            *commands,
+            MessageHandler(private, patient.resume),
+            CallbackQueryHandler(patient.resume, pattern=r"^(submit|delete:|consent:)"),
+        ],
+        states={
+            PatientState.CONSENT: [
+                CallbackQueryHandler(patient.consent_choice, pattern=r"^consent:"),
+                CommandHandler("start", patient.start, filters=private),
+                CommandHandler("help", patient.help_command, filters=private),
+                MessageHandler(private, patient.need_consent),
+            ],
+            PatientState.COLLECTING: [
+                MessageHandler(private & filters.PHOTO, patient.photo),
+                MessageHandler(private & filters.Document.ALL, patient.document),
+                MessageHandler(private & filters.TEXT & ~filters.COMMAND, patient.description),
+                CallbackQueryHandler(patient.submit, pattern=r"^submit$"),
+                CommandHandler("done", patient.submit, filters=private),
+            ],
+            PatientState.CONFIRM_DELETE: [
+                CallbackQueryHandler(patient.delete_choice, pattern=r"^delete:"),
+            ],
+        },
+        fallbacks=[
+            *commands,
+            CallbackQueryHandler(patient.resume, pattern=r"^(submit|delete:|consent:)"),
+            MessageHandler(private, patient.other),
+        ],
+        # Not re-entrant: inside a step its own handlers come first; the catch-all entry point
+        # only rebuilds a conversation that is not in memory (first contact, or after a restart).
+        allow_reentry=False,
+    )
+
+
+def review_conversation(clinicians: filters.BaseFilter) -> ConversationHandler:
+    text = clinicians & filters.TEXT & ~filters.COMMAND
+    return ConversationHandler(
+        name="review",
+        entry_points=[
+            CallbackQueryHandler(clinician.review_button, pattern=r"^rv:"),
+            CallbackQueryHandler(clinician.resume, pattern=r"^ed:"),
+            MessageHandler(text, clinician.resume),
+        ],
+        states={
+            ReviewState.AWAITING_TEXT: [MessageHandler(text, clinician.receive_text)],
+            ReviewState.AWAITING_CONFIRM: [
+                CallbackQueryHandler(clinician.confirm, pattern=r"^ed:"),
+                MessageHandler(text, clinician.receive_text),
+            ],
+        },
+        fallbacks=[
+            CommandHandler("cancel", clinician.cancel_session, filters=clinicians),
+            CallbackQueryHandler(clinician.review_button, pattern=r"^rv:"),
+        ],
+        allow_reentry=True,
+    )
+
+
+def install(application: Application, clinician_ids: tuple[int, ...]) -> None:
+    """Register every handler on ``application``."""
+    clinicians = filters.User(user_id=list(clinician_ids)) if clinician_ids else filters.User(user_id=[])
+    with warnings.catch_warnings():
+        # Buttons are tracked per chat and user on purpose (not per message): see PTB's per_message note.
+        warnings.filterwarnings("ignore", message=".*per_message.*", category=PTBUserWarning)
+        review = review_conversation(clinicians)
+        patients = patient_conversation(clinicians)
+    application.add_handler(TypeHandler(Update, record_incoming), group=-1)
+    application.add_handler(review, group=0)
+    for command, callback in (
+        ("queue", clinician.queue_command),
+        ("case", clinician.case_command),
+        ("stats", clinician.stats_command),
+    ):
+        application.add_handler(CommandHandler(command, callback), group=0)
+    application.add_handler(patients, group=1)

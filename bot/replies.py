@@ -1,0 +1,42 @@
+"""Replies go through the outbox too: a reply that fails is retried, and a crash loses none.
+
+Only ephemeral interface calls (answering a button press, removing buttons that were used) are
+made directly, and their failure never stops a handler (``best_effort``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable
+from typing import Any
+
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes
+
+from bot.deps import Deps, deps
+from bot.rendering import text_parts
+from dermvqa.storage.outbox import add_message
+
+logger = logging.getLogger(__name__)
+
+REPLY = "reply"
+
+
+def queue_reply(d: Deps, chat_id: int, text: str, buttons: list | None = None) -> None:
+    with d.db.write() as session:
+        add_message(session, REPLY, chat_id=chat_id, payload={"parts": text_parts(text, buttons)})
+
+
+async def reply(context: ContextTypes.DEFAULT_TYPE, chat_id: int, text: str, buttons: list | None = None) -> None:
+    """Queue a message to ``chat_id`` (split at 4096 characters; buttons on the last part)."""
+    d = deps(context)
+    await d.call(queue_reply, d, chat_id, text, buttons)
+    d.nudge()
+
+
+async def best_effort(call: Awaitable[Any], what: str) -> None:
+    """An ephemeral interface call whose failure must not stop the handler."""
+    try:
+        await call
+    except TelegramError as exc:
+        logger.info("%s failed: %s", what, type(exc).__name__)

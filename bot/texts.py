@@ -1,0 +1,194 @@
+"""Every sentence the bot says, in one place (plain text: no markup to escape)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import ClassVar
+
+from dermvqa.config import BotConfig, IntakeConfig
+
+
+@dataclass(frozen=True)
+class Texts:
+    service_name: str
+    disclaimer: str
+    max_photos: int
+    max_file_mb: float
+    max_description_chars: int
+
+    @classmethod
+    def from_config(cls, bot: BotConfig, intake: IntakeConfig) -> Texts:
+        return cls(
+            bot.service_name,
+            bot.disclaimer,
+            intake.max_photos,
+            intake.max_file_bytes / 1e6,
+            intake.max_description_chars,
+        )
+
+    # -- patients --------------------------------------------------------------------------------
+
+    def welcome(self) -> str:
+        return (
+            f"Hello, this is {self.service_name}, a skin-care service of our clinic.\n\n"
+            "How it works: you send photos of your skin problem and describe it. A computer model "
+            "drafts an answer, and a clinician reads, corrects or rejects every answer before it "
+            "reaches you. Nothing is sent to you without a clinician's approval.\n\n"
+            "What we keep: your photos, your description and our conversation are stored on the "
+            "clinic's own server to answer you, and anonymised answers approved by clinicians may be "
+            "used to improve the model. You can delete all of it at any time with /delete.\n\n"
+            "This service does not replace a doctor. In an emergency, call your local emergency number.\n\n"
+            "Do you agree that we store and use your photos and description this way?"
+        )
+
+    consent_yes_button = "I agree"
+    consent_no_button = "No, thanks"
+
+    def consent_given(self) -> str:
+        return (
+            "Thank you. Send up to "
+            f"{self.max_photos} photos of the affected skin (good light, in focus) and describe the "
+            "problem in your own words: where it is, since when, whether it itches or hurts, anything "
+            "you have tried. When you are done, press Submit or send /done."
+        )
+
+    def consent_refused(self) -> str:
+        return (
+            "Understood. We have not kept anything except your refusal. If you change your mind, "
+            "send /start. If your skin worries you, please see a doctor in person."
+        )
+
+    def consent_needed(self) -> str:
+        return "Before you send photos or a description, please read the note above and choose an answer."
+
+    def photo_received(self, count: int) -> str:
+        left = self.max_photos - count
+        more = f" You can add {left} more." if left > 0 else " That is the maximum."
+        return f"Photo {count} of {self.max_photos} received.{more} Describe the problem, then press Submit."
+
+    def album_received(self, added: int, count: int) -> str:
+        return f"{added} photos received ({count} of {self.max_photos} in this case). Press Submit when ready."
+
+    def description_received(self, chars: int, photos: int) -> str:
+        need = " Please also send at least one photo." if photos == 0 else ""
+        return f"Description saved ({chars} of {self.max_description_chars} characters).{need} Press Submit when ready."
+
+    submit_button = "Submit"
+
+    def download_failed(self) -> str:
+        return "That file could not be downloaded from Telegram. Please send it again; nothing else was lost."
+
+    def refused(self, code: str, limit: int | None = None, detail: str = "") -> str:
+        messages = {
+            "too_many_photos": f"A case can have at most {limit} photos; this one was not added. "
+            "Your other photos and your description are kept. Press Submit, or /cancel to start over.",
+            "file_too_large": f"That file is larger than the {(limit or 0) / 1e6:.0f} MB limit, so it was not "
+            "added. Please send a smaller photo (Telegram's 'compress' option helps). Nothing else was lost.",
+            "not_an_image": "That file could not be read as a photo"
+            + (f" ({detail})" if detail else "")
+            + ". Please send a JPEG or PNG photo. What you sent before is kept.",
+            "not_an_image_type": "Only photos can be added to a case (JPEG, PNG, WebP, ...). "
+            "That file was not added; what you sent before is kept.",
+            "too_long": f"The description can be at most {limit} characters; that message would make it longer, "
+            "so it was not added. Send a shorter message; what you wrote before is kept.",
+            "too_short": f"Please describe the problem in a few more words (at least {limit} characters).",
+            "empty": "That message was empty. Please describe the problem in words.",
+            "no_photo": "Please send at least one photo of the skin problem before submitting.",
+            "no_description": "Please describe the problem in a message before submitting.",
+            "nothing": "There is nothing to submit yet. Send photos and a description first.",
+            "changed": "That case changed meanwhile; please check /status.",
+        }
+        return messages.get(code, "That did not work; please try again.")
+
+    def case_received(self, case_id: int, urgent: bool) -> str:
+        first = " Because of what you described, it is at the top of the clinicians' list." if urgent else ""
+        return (
+            f"Thank you. Your case number is #{case_id}.{first}\n\n"
+            "What happens next: a clinician will review a drafted answer and you will get a message here, "
+            "usually within one working day. You can check with /status, or withdraw with /cancel "
+            "until a clinician has answered."
+        )
+
+    def urgent_advice(self, flags: list[str]) -> str:
+        reasons = "; ".join(flags)
+        return (
+            f"Important: you mentioned {reasons}. This can be serious. Please seek urgent in-person care now: "
+            "go to an emergency department or call your local emergency number. Do not wait for our answer."
+        )
+
+    def answer(self, case_id: int, text: str) -> str:
+        return f"Answer to your case #{case_id}:\n\n{text.strip()}\n\n{self.disclaimer.strip()}"
+
+    def rejected(self, case_id: int) -> str:
+        return (
+            f"About your case #{case_id}: our clinician could not give a reliable answer from photos and a "
+            "description alone. We recommend that you see a doctor or dermatologist in person, who can examine "
+            "your skin properly. If it gets worse quickly, or you feel unwell, seek care sooner. Thank you for "
+            "your trust, and we hope you feel better soon."
+        )
+
+    def withdrawn(self, case_id: int) -> str:
+        return f"Your case #{case_id} has been withdrawn; no clinician will answer it. Send new photos any time."
+
+    def withdrawn_collecting(self) -> str:
+        return "The case you were putting together has been discarded. Send new photos any time."
+
+    def deleted(self) -> str:
+        return (
+            "All your data (cases, photos, descriptions, answers and our conversation) has been deleted, "
+            "and pending work stopped. Send /start if you want to use the service again."
+        )
+
+    def delete_confirm(self) -> str:
+        return (
+            "This permanently deletes all your cases, photos, descriptions, answers and our conversation, "
+            "and stops any pending work. Are you sure?"
+        )
+
+    delete_yes_button = "Yes, delete everything"
+    delete_no_button = "No, keep it"
+
+    def delete_kept(self) -> str:
+        return "Nothing was deleted."
+
+    def help(self) -> str:
+        return (
+            "Send photos of the skin problem and a description, then press Submit (or /done).\n"
+            "/status - your cases and where they are\n"
+            "/cancel - withdraw your latest case before a clinician answers\n"
+            "/delete - delete all your data\n"
+            "/start - how this service works and your consent\n"
+            "/help - this message"
+        )
+
+    def unknown_command(self, command: str) -> str:
+        return f"I don't know the command {command}. Send /help to see what I can do."
+
+    def hint(self) -> str:
+        return "I can only take photos and a text description of a skin problem. Send /help for the commands."
+
+    def no_cases(self) -> str:
+        return "You have no cases yet. Send a photo and a description to start one."
+
+    state_names: ClassVar[Mapping[str, str]] = MappingProxyType(
+        {
+            "collecting": "being put together (not submitted yet)",
+            "queued": "waiting for a draft",
+            "drafting": "a draft is being written",
+            "awaiting_review": "waiting for a clinician",
+            "approved": "approved, the answer is on its way",
+            "answered": "answered",
+            "rejected": "closed: please see a doctor in person",
+            "withdrawn": "withdrawn",
+            "failed": "waiting for a clinician",  # the patient need not know the model failed
+        }
+    )
+
+    # -- clinicians ------------------------------------------------------------------------------
+
+    not_authorised = "Not authorised: this action is for the clinic's clinicians."
+    approve_button, edit_button, regenerate_button, reject_button = "✅ Approve", "✏️ Edit", "🔄 Regenerate", "❌ Reject"
+    send_edit_button, change_edit_button, cancel_edit_button = "✅ Send to patient", "✏️ Change", "Cancel"
+    confirm_reject_button = "❌ Reject and notify patient"

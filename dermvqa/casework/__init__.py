@@ -1,0 +1,1 @@
+"""Use cases of patients and clinicians as database transactions (no Telegram)."""

@@ -1,0 +1,277 @@
+"""What a patient can do, as transactions: consent, add photos and a description, submit,
+withdraw, look at their cases, delete everything.
+
+No Telegram here: the bot parses an update, calls one of these functions (in a thread: they block
+on the database) and renders the result. Every message a patient or clinician is owed because of
+a change is written to the outbox in the same transaction as the change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete, func, select
+
+from dermvqa.casework import kinds
+from dermvqa.casework.posts import close_review_posts
+from dermvqa.config import IntakeConfig
+from dermvqa.errors import ImageError
+from dermvqa.queue.jobs import cancel_for_case
+from dermvqa.states import WITHDRAWABLE, CaseState
+from dermvqa.storage.cases import transition
+from dermvqa.storage.database import Database
+from dermvqa.storage.image_store import ImageStore
+from dermvqa.storage.intake import (
+    add_image,
+    collecting_case,
+    ensure_patient,
+    find_patient,
+    give_consent,
+    image_count,
+    open_case,
+    submit_case,
+)
+from dermvqa.storage.models import Case, CaseImage, MessageLog, Patient, utcnow
+from dermvqa.storage.outbox import add_message
+from dermvqa.triage import red_flags
+
+logger = logging.getLogger(__name__)
+
+CONSENT_VERSION = "2026-11"
+
+
+@dataclass(frozen=True)
+class PatientView:
+    known: bool
+    consented: bool
+    collecting_case: int | None = None
+    photos: int = 0
+    description_chars: int = 0
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why an input was refused: a code the bot turns into a message, and the limit involved."""
+
+    code: str  # too_many_photos | file_too_large | not_an_image | too_long | too_short | empty
+    limit: int | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Added:
+    case_id: int
+    photos: int
+    description_chars: int
+
+
+@dataclass(frozen=True)
+class Submitted:
+    case_id: int
+    urgent: bool
+    flags: tuple[str, ...] = ()
+    photos: int = 0
+
+
+@dataclass(frozen=True)
+class CaseSummary:
+    case_id: int
+    state: CaseState
+    urgent: bool
+    photos: int
+    created_at: dt.datetime
+    submitted_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class Deleted:
+    cases: int
+    images: int
+    files_removed: int = 0
+    hashes: frozenset[str] = field(default_factory=frozenset)
+
+
+def view(db: Database, user_id: int) -> PatientView:
+    with db.read() as session:
+        patient = find_patient(session, user_id)
+        if patient is None:
+            return PatientView(False, False)
+        case = collecting_case(session, patient.id)
+        return PatientView(
+            known=True,
+            consented=patient.consent_at is not None,
+            collecting_case=case.id if case else None,
+            photos=image_count(session, case.id) if case else 0,
+            description_chars=len(case.description or "") if case else 0,
+        )
+
+
+def consent(db: Database, user_id: int, chat_id: int, language: str | None) -> None:
+    with db.write() as session:
+        patient = ensure_patient(session, user_id, chat_id, language)
+        give_consent(session, patient, CONSENT_VERSION)
+        patient.refused_at = None
+
+
+def refuse(db: Database, user_id: int, chat_id: int) -> None:
+    """Record only the refusal (and withdraw consent if it had been given)."""
+    with db.write() as session:
+        patient = ensure_patient(session, user_id, chat_id)
+        patient.consent_at = None
+        patient.refused_at = utcnow()
+
+
+def _consenting_patient(session, user_id: int) -> Patient:
+    patient = find_patient(session, user_id)
+    if patient is None or patient.consent_at is None:
+        raise PermissionError("no consent")
+    return patient
+
+
+def add_photo(
+    db: Database,
+    store: ImageStore,
+    user_id: int,
+    data: bytes,
+    limits: IntakeConfig,
+    *,
+    max_pixels: int,
+    file_id: str | None = None,
+    file_unique_id: str | None = None,
+) -> Added | Refusal:
+    """Validate and store one photo on the patient's open case (opening one if needed)."""
+    if len(data) > limits.max_file_bytes:
+        return Refusal("file_too_large", limits.max_file_bytes)
+    try:
+        stored = store.put(data, max_pixels=max_pixels)
+    except ImageError as exc:
+        return Refusal("not_an_image", detail=str(exc))
+    with db.write() as session:
+        patient = _consenting_patient(session, user_id)
+        case = open_case(session, patient.id, language=patient.language)
+        count = image_count(session, case.id)
+        if count >= limits.max_photos:
+            return Refusal("too_many_photos", limits.max_photos)
+        add_image(session, case.id, stored, telegram_file_id=file_id, telegram_file_unique_id=file_unique_id)
+        return Added(case.id, count + 1, len(case.description or ""))
+
+
+def add_description(db: Database, user_id: int, text: str, limits: IntakeConfig) -> Added | Refusal:
+    """Append text to the open case's description, within the configured length."""
+    text = text.strip()
+    if not text:
+        return Refusal("empty")
+    with db.write() as session:
+        patient = _consenting_patient(session, user_id)
+        case = open_case(session, patient.id, language=patient.language)
+        combined = f"{case.description}\n{text}" if case.description else text
+        if len(combined) > limits.max_description_chars:
+            return Refusal("too_long", limits.max_description_chars, detail=str(len(case.description or "")))
+        case.description = combined
+        return Added(case.id, image_count(session, case.id), len(combined))
+
+
+def submit(db: Database, user_id: int, limits: IntakeConfig, *, max_attempts: int) -> Submitted | Refusal:
+    """Close the open case: queued with its drafting job, acknowledged, red flags raised, atomically."""
+    with db.write() as session:
+        patient = _consenting_patient(session, user_id)
+        case = collecting_case(session, patient.id)
+        if case is None:
+            return Refusal("nothing")
+        photos = image_count(session, case.id)
+        description = (case.description or "").strip()
+        if photos == 0:
+            return Refusal("no_photo")
+        if not description:
+            return Refusal("no_description")
+        if len(description) < limits.min_description_chars:
+            return Refusal("too_short", limits.min_description_chars)
+        flags = red_flags(description)
+        urgent = bool(flags)
+        labels = [f.label for f in flags]
+        submit_case(session, case.id, urgent=urgent, urgent_reasons=[f.id for f in flags], max_attempts=max_attempts)
+        add_message(
+            session,
+            kinds.CASE_RECEIVED,
+            chat_id=patient.chat_id,
+            case_id=case.id,
+            payload={"case_id": case.id, "urgent": urgent, "photos": photos},
+            dedupe_key=f"{kinds.CASE_RECEIVED}:{case.id}",
+        )
+        if urgent:
+            add_message(
+                session,
+                kinds.URGENT_ADVICE,
+                chat_id=patient.chat_id,
+                case_id=case.id,
+                payload={"case_id": case.id, "flags": labels},
+            )
+            add_message(session, kinds.URGENT_ALERT, case_id=case.id, payload={"case_id": case.id, "flags": labels})
+        return Submitted(case.id, urgent, tuple(labels), photos)
+
+
+def withdraw(db: Database, user_id: int) -> CaseSummary | Refusal:
+    """The patient cancels their latest case that no clinician has acted on yet."""
+    now = utcnow()
+    with db.write() as session:
+        patient = find_patient(session, user_id)
+        if patient is None:
+            return Refusal("nothing")
+        case = session.scalar(
+            select(Case)
+            .where(Case.patient_id == patient.id, Case.state.in_(list(WITHDRAWABLE)))
+            .order_by(Case.id.desc())
+        )
+        if case is None:
+            return Refusal("nothing")
+        previous = CaseState(case.state)
+        if not transition(session, case.id, CaseState.WITHDRAWN, expected=[previous]):
+            return Refusal("changed")
+        cancel_for_case(session, case.id, "withdrawn by the patient", now)
+        if previous != CaseState.COLLECTING:
+            add_message(
+                session, kinds.WITHDRAWN, chat_id=patient.chat_id, case_id=case.id, payload={"case_id": case.id}
+            )
+            close_review_posts(session, case.id, "withdrawn by the patient")
+        photos = image_count(session, case.id)
+        return CaseSummary(case.id, CaseState.WITHDRAWN, case.urgent, photos, case.created_at, case.submitted_at)
+
+
+def cases_of(db: Database, user_id: int, limit: int = 20) -> list[CaseSummary]:
+    with db.read() as session:
+        patient = find_patient(session, user_id)
+        if patient is None:
+            return []
+        cases = session.scalars(
+            select(Case).where(Case.patient_id == patient.id).order_by(Case.id.desc()).limit(limit)
+        ).all()
+        return [
+            CaseSummary(c.id, CaseState(c.state), c.urgent, image_count(session, c.id), c.created_at, c.submitted_at)
+            for c in cases
+        ]
+
+
+def delete_everything(db: Database, store: ImageStore, user_id: int, chat_id: int) -> Deleted:
+    """Erase the patient: cases, photos (files too), messages, drafts, reviews; stop pending work."""
+    now = utcnow()
+    with db.write() as session:
+        patient = find_patient(session, user_id)
+        if patient is None:
+            session.execute(delete(MessageLog).where(MessageLog.user_id == user_id))
+            add_message(session, kinds.DELETED, chat_id=chat_id, payload={})
+            return Deleted(0, 0)
+        case_ids = list(session.scalars(select(Case.id).where(Case.patient_id == patient.id)))
+        hashes = set(session.scalars(select(CaseImage.sha256).where(CaseImage.case_id.in_(case_ids))))
+        images = session.scalar(select(func.count()).where(CaseImage.case_id.in_(case_ids))) or 0
+        for case_id in case_ids:
+            cancel_for_case(session, case_id, "patient deleted their data", now)
+            close_review_posts(session, case_id, "deleted at the patient's request", erase=True)
+        session.execute(delete(MessageLog).where(MessageLog.user_id == user_id))
+        session.delete(patient)  # cascades to cases, images, messages, drafts, reviews, jobs, outbox
+        session.flush()
+        add_message(session, kinds.DELETED, chat_id=chat_id, payload={})
+    with db.read() as session:
+        removed = store.delete_unreferenced(session, hashes)
+    return Deleted(len(case_ids), images, removed, frozenset(hashes))

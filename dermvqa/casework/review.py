@@ -1,0 +1,330 @@
+"""What a clinician can do, as transactions: approve, edit, reject, regenerate; look at the queue,
+a case and the statistics.
+
+Every decision is a compare-and-set on the case's state and its newest draft: when two clinicians
+act on one case at once, exactly one wins and the other is told who was first. Every action is
+recorded (who, when, the draft and the final text). Callers check that the user is a clinician.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from dermvqa.casework import kinds
+from dermvqa.casework.posts import close_review_posts
+from dermvqa.queue.jobs import enqueue_draft
+from dermvqa.states import REGENERATABLE, REJECTABLE, REVIEWABLE, CaseState
+from dermvqa.storage.cases import transition
+from dermvqa.storage.database import Database
+from dermvqa.storage.models import Case, CaseImage, ClinicianSession, Draft, Patient, Review, utcnow
+from dermvqa.storage.outbox import add_message
+
+APPROVE, EDIT, REJECT, REGENERATE = "approve", "edit", "reject", "regenerate"
+
+
+@dataclass(frozen=True)
+class Decision:
+    ok: bool
+    case_id: int
+    action: str
+    state: CaseState | None = None  # the case's state now
+    reason: str = ""  # why it did not happen: "outdated", "handled", "missing"
+    last_actor: int | None = None  # who acted last, when someone was first
+
+
+@dataclass(frozen=True)
+class CaseDetail:
+    case_id: int
+    state: CaseState
+    urgent: bool
+    urgent_reasons: tuple[str, ...]
+    description: str
+    photo_file_ids: tuple[str | None, ...]
+    photo_hashes: tuple[str, ...]
+    draft_id: int | None
+    draft_text: str | None
+    model_version: str | None
+    prompt_id: int | None
+    failure: str | None
+    submitted_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class Stats:
+    counts: dict[str, int]
+    answered: int
+    median_seconds_to_answer: float | None
+    approved_unedited_share: float | None
+    reviews: int
+
+
+def latest_draft(session, case_id: int) -> Draft | None:
+    return session.scalar(select(Draft).where(Draft.case_id == case_id).order_by(Draft.id.desc()))
+
+
+def case_detail(db: Database, case_id: int) -> CaseDetail | None:
+    with db.read() as session:
+        case = session.get(Case, case_id)
+        if case is None:
+            return None
+        images = session.scalars(select(CaseImage).where(CaseImage.case_id == case_id).order_by(CaseImage.position))
+        images = list(images)
+        draft = latest_draft(session, case_id)
+        return CaseDetail(
+            case_id=case.id,
+            state=CaseState(case.state),
+            urgent=case.urgent,
+            urgent_reasons=tuple(case.urgent_reasons or ()),
+            description=case.description or "",
+            photo_file_ids=tuple(i.telegram_file_id for i in images),
+            photo_hashes=tuple(i.sha256 for i in images),
+            draft_id=draft.id if draft else None,
+            draft_text=draft.text if draft else None,
+            model_version=draft.model_version if draft else None,
+            prompt_id=draft.prompt_id if draft else None,
+            failure=case.failure,
+            submitted_at=case.submitted_at,
+        )
+
+
+def _lost(session, case_id: int, action: str) -> Decision:
+    case = session.get(Case, case_id)
+    if case is None:
+        return Decision(False, case_id, action, reason="missing")
+    last = session.scalar(select(Review).where(Review.case_id == case_id).order_by(Review.id.desc()))
+    return Decision(False, case_id, action, CaseState(case.state), "handled", last.clinician_id if last else None)
+
+
+def _patient_chat(session, case_id: int) -> int:
+    return session.scalar(select(Patient.chat_id).join(Case, Case.patient_id == Patient.id).where(Case.id == case_id))
+
+
+def approve(
+    db: Database,
+    case_id: int,
+    draft_id: int,
+    clinician_id: int,
+    *,
+    final_text: str | None = None,
+    clinician_name: str = "",
+) -> Decision:
+    """Approve the draft (``final_text`` given: the clinician's edit). The answer goes to the outbox."""
+    action = APPROVE if final_text is None else EDIT
+    now = utcnow()
+    with db.write() as session:
+        draft = latest_draft(session, case_id)
+        if draft is None or draft.id != draft_id:
+            state = session.scalar(select(Case.state).where(Case.id == case_id))
+            return Decision(False, case_id, action, CaseState(state) if state else None, "outdated")
+        text = (final_text if final_text is not None else draft.text).strip()
+        if not transition(session, case_id, CaseState.APPROVED, expected=REVIEWABLE, final_text=text, reviewed_at=now):
+            return _lost(session, case_id, action)
+        session.add(
+            Review(
+                case_id=case_id,
+                draft_id=draft.id,
+                clinician_id=clinician_id,
+                action=action,
+                draft_text=draft.text,
+                final_text=text,
+                created_at=now,
+            )
+        )
+        add_message(
+            session,
+            kinds.ANSWER,
+            chat_id=_patient_chat(session, case_id),
+            case_id=case_id,
+            payload={"case_id": case_id, "text": text},
+            dedupe_key=f"{kinds.ANSWER}:{case_id}",
+        )
+        verb = "approved" if action == APPROVE else "edited and approved"
+        close_review_posts(session, case_id, f"{verb} by {clinician_name or clinician_id}")
+        return Decision(True, case_id, action, CaseState.APPROVED)
+
+
+def reject(db: Database, case_id: int, clinician_id: int, reason: str, *, clinician_name: str = "") -> Decision:
+    """Reject the case with a reason (kept for the record); the patient gets the kind template."""
+    now = utcnow()
+    with db.write() as session:
+        draft = latest_draft(session, case_id)
+        if not transition(session, case_id, CaseState.REJECTED, expected=REJECTABLE, reviewed_at=now):
+            return _lost(session, case_id, REJECT)
+        session.add(
+            Review(
+                case_id=case_id,
+                draft_id=draft.id if draft else None,
+                clinician_id=clinician_id,
+                action=REJECT,
+                draft_text=draft.text if draft else None,
+                reason=reason.strip(),
+                created_at=now,
+            )
+        )
+        add_message(
+            session,
+            kinds.REJECTED,
+            chat_id=_patient_chat(session, case_id),
+            case_id=case_id,
+            payload={"case_id": case_id},
+            dedupe_key=f"{kinds.REJECTED}:{case_id}",
+        )
+        close_review_posts(session, case_id, f"rejected by {clinician_name or clinician_id}")
+        return Decision(True, case_id, REJECT, CaseState.REJECTED)
+
+
+def regenerate(
+    db: Database, case_id: int, clinician_id: int, *, max_attempts: int = 3, clinician_name: str = ""
+) -> Decision:
+    """Queue a new draft for the case (its current draft stays on record)."""
+    now = utcnow()
+    with db.write() as session:
+        case = session.get(Case, case_id)
+        if case is None:
+            return Decision(False, case_id, REGENERATE, reason="missing")
+        if not transition(session, case_id, CaseState.QUEUED, expected=REGENERATABLE, failure=None):
+            return _lost(session, case_id, REGENERATE)
+        draft = latest_draft(session, case_id)
+        session.add(
+            Review(
+                case_id=case_id,
+                draft_id=draft.id if draft else None,
+                clinician_id=clinician_id,
+                action=REGENERATE,
+                draft_text=draft.text if draft else None,
+                created_at=now,
+            )
+        )
+        enqueue_draft(session, case_id, priority=10 if case.urgent else 0, max_attempts=max_attempts, now=now)
+        close_review_posts(session, case_id, f"new draft requested by {clinician_name or clinician_id}")
+        return Decision(True, case_id, REGENERATE, CaseState.QUEUED)
+
+
+# -- the clinician's unfinished Edit / Reject (survives a restart) --------------------------------
+
+
+def begin_session(
+    db: Database, clinician_id: int, chat_id: int, case_id: int, draft_id: int | None, action: str
+) -> bool:
+    """Start an Edit or Reject; False when the case is no longer open for it."""
+    allowed = REVIEWABLE if action == EDIT else REJECTABLE
+    with db.write() as session:
+        state = session.scalar(select(Case.state).where(Case.id == case_id))
+        if state is None or CaseState(state) not in allowed:
+            return False
+        row = session.scalar(
+            select(ClinicianSession).where(
+                ClinicianSession.clinician_id == clinician_id, ClinicianSession.chat_id == chat_id
+            )
+        )
+        if row is None:
+            row = ClinicianSession(
+                clinician_id=clinician_id, chat_id=chat_id, case_id=case_id, action=action, state="awaiting_text"
+            )
+            session.add(row)
+        row.case_id, row.draft_id, row.action, row.state, row.proposed_text = (
+            case_id,
+            draft_id,
+            action,
+            "awaiting_text",
+            None,
+        )
+        return True
+
+
+@dataclass(frozen=True)
+class SessionView:
+    case_id: int
+    draft_id: int | None
+    action: str
+    state: str
+    proposed_text: str | None
+
+
+def current_session(db: Database, clinician_id: int, chat_id: int) -> SessionView | None:
+    with db.read() as session:
+        row = session.scalar(
+            select(ClinicianSession).where(
+                ClinicianSession.clinician_id == clinician_id, ClinicianSession.chat_id == chat_id
+            )
+        )
+        if row is None:
+            return None
+        return SessionView(row.case_id, row.draft_id, row.action, row.state, row.proposed_text)
+
+
+def propose_text(db: Database, clinician_id: int, chat_id: int, text: str) -> SessionView | None:
+    with db.write() as session:
+        row = session.scalar(
+            select(ClinicianSession).where(
+                ClinicianSession.clinician_id == clinician_id, ClinicianSession.chat_id == chat_id
+            )
+        )
+        if row is None:
+            return None
+        row.proposed_text, row.state = text.strip(), "awaiting_confirm"
+        return SessionView(row.case_id, row.draft_id, row.action, row.state, row.proposed_text)
+
+
+def end_session(db: Database, clinician_id: int, chat_id: int) -> None:
+    with db.write() as session:
+        row = session.scalar(
+            select(ClinicianSession).where(
+                ClinicianSession.clinician_id == clinician_id, ClinicianSession.chat_id == chat_id
+            )
+        )
+        if row is not None:
+            session.delete(row)
+
+
+# -- views ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    case_id: int
+    state: CaseState
+    urgent: bool
+    submitted_at: dt.datetime | None
+
+
+def queue_view(db: Database, limit: int = 30) -> list[QueueItem]:
+    """Cases waiting for clinicians or the model: urgent first, then oldest first."""
+    waiting = [CaseState.AWAITING_REVIEW, CaseState.FAILED, CaseState.QUEUED, CaseState.DRAFTING]
+    with db.read() as session:
+        rows = session.execute(
+            select(Case.id, Case.state, Case.urgent, Case.submitted_at)
+            .where(Case.state.in_(waiting))
+            .order_by(Case.urgent.desc(), Case.submitted_at, Case.id)
+            .limit(limit)
+        ).all()
+    return [QueueItem(r[0], CaseState(r[1]), bool(r[2]), r[3]) for r in rows]
+
+
+def stats(db: Database) -> Stats:
+    with db.read() as session:
+        counts = dict(session.execute(select(Case.state, func.count()).group_by(Case.state)).all())
+        answered = session.execute(
+            select(Case.submitted_at, Case.answered_at).where(
+                Case.answered_at.is_not(None), Case.submitted_at.is_not(None)
+            )
+        ).all()
+        decided = dict(
+            session.execute(
+                select(Review.action, func.count()).where(Review.action.in_([APPROVE, EDIT])).group_by(Review.action)
+            ).all()
+        )
+        reviews = session.scalar(select(func.count()).select_from(Review)) or 0
+    seconds = [(a - s).total_seconds() for s, a in answered]
+    approvals = decided.get(APPROVE, 0) + decided.get(EDIT, 0)
+    return Stats(
+        counts={str(k): v for k, v in counts.items()},
+        answered=len(seconds),
+        median_seconds_to_answer=statistics.median(seconds) if seconds else None,
+        approved_unedited_share=decided.get(APPROVE, 0) / approvals if approvals else None,
+        reviews=reviews,
+    )
