@@ -22,14 +22,19 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest
 
+# The offline demo: a fake Telegram server, `dermbot run` on a tiny random model, one full case.
+# `make demo DEMO_ARGS="--model bczhou/tiny-llava-v1-hf"` runs it on a real model.
 demo: $(STAMP)
-	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(VENV)/bin/dermvqa baseline
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m bot.demo $(DEMO_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 bench: $(STAMP)
 	$(PY) bench/eval_speed.py
+	$(PY) bench/bot_load.py
+	$(PY) bench/drafting.py
+	$(PY) bench/training.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -19,8 +19,10 @@ from telegram import BotCommand, Update
 from telegram.ext import AIORateLimiter, Application, BaseUpdateProcessor, ContextTypes
 
 from bot import conversations
+from bot.dbthread import DbThread
 from bot.delivery import OutboxSender
 from bot.deps import KEY, Deps
+from bot.incoming import IncomingRecorder
 from bot.replies import reply
 from bot.texts import Texts
 from dermvqa.config import Config
@@ -99,12 +101,15 @@ class BotService:
             .base_url(tg.base_url)
             .base_file_url(tg.base_file_url)
             .rate_limiter(limiter)
+            .connection_pool_size(tg.connection_pool_size)
+            .pool_timeout(60.0)  # wait for a free connection rather than fail under a burst
             .concurrent_updates(PerChatUpdateProcessor(tg.concurrent_chats))
             .post_init(self._post_init)
             .post_shutdown(self._post_shutdown)
             .build()
         )
         self.texts = Texts.from_config(config.bot, config.intake)
+        self.db_thread = DbThread()
         self.sender = OutboxSender(
             self.application.bot,
             db,
@@ -113,16 +118,23 @@ class BotService:
             review_recipients(config),
             max_attempts=config.bot.outbox_max_attempts,
             poll_seconds=config.bot.outbox_poll_seconds,
+            db_thread=self.db_thread,
+            concurrency=tg.connection_pool_size,
         )
-        self.application.bot_data[KEY] = Deps(config, db, self.store, self.texts, self.sender.nudge)
+        self.incoming = IncomingRecorder(self.db_thread, db)
+        self.application.bot_data[KEY] = Deps(
+            config, db, self.store, self.texts, self.sender.nudge, self.db_thread, self.incoming
+        )
         conversations.install(self.application, config.review.clinician_ids)
         self.application.add_error_handler(_on_error)
         self._stop = asyncio.Event()
         self._sender_task: asyncio.Task | None = None
+        self._incoming_task: asyncio.Task | None = None
 
     async def _post_init(self, application: Application) -> None:
         self._stop = asyncio.Event()
         self._sender_task = asyncio.create_task(self.sender.run(self._stop), name="outbox-sender")
+        self._incoming_task = asyncio.create_task(self.incoming.run(self._stop), name="incoming-record")
         try:
             await application.bot.set_my_commands(PATIENT_COMMANDS)
         except Exception:
@@ -130,8 +142,12 @@ class BotService:
 
     async def _post_shutdown(self, application: Application) -> None:
         self._stop.set()
-        if self._sender_task is not None:
-            await self._sender_task
+        for task in (self._sender_task, self._incoming_task):
+            if task is not None:
+                await task
+        self._sender_task = self._incoming_task = None
+        await self.incoming.flush()
+        self.db_thread.close()
 
     # -- for tests and the demo: run inside an existing event loop ----------------------------
 
@@ -148,6 +164,17 @@ class BotService:
             await self.application.stop()
         await self._post_shutdown(self.application)
         await self.application.shutdown()
+
+    def run_webhook(self) -> None:
+        """Blocking: receive updates on ``[telegram] webhook_listen:webhook_port`` (needs the
+        ``webhooks`` extra: ``pip install 'dermbot[webhooks]'``)."""
+        tg = self.config.telegram
+        self.application.run_webhook(
+            listen=tg.webhook_listen,
+            port=tg.webhook_port,
+            webhook_url=tg.webhook_url,
+            allowed_updates=Update.ALL_TYPES,
+        )
 
     def run_polling(self) -> None:
         """Blocking: poll Telegram until SIGINT/SIGTERM (the service's main loop)."""

@@ -16,6 +16,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from bot.logsetup import configure_logging
 from dermvqa.config import Config, load_config, read_token
 from dermvqa.errors import DermError
 
@@ -79,6 +80,18 @@ def cmd_worker(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bot(config: Config, args: argparse.Namespace) -> int:
+    from bot.service import run_service
+
+    return run_service(config, args.config, with_worker=False, with_scheduler=False)
+
+
+def cmd_run(config: Config, args: argparse.Namespace) -> int:
+    from bot.service import run_service
+
+    return run_service(config, args.config, with_scheduler=not args.no_scheduler)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dermbot", description="DermBot service command line")
     parser.add_argument("--config", help="config file (default: $DERMBOT_CONFIG, else built-in defaults)")
@@ -90,16 +103,16 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--worker-id", help="default: HOST:PID")
     w.add_argument("--exit-when-idle", action="store_true", help="stop when the queue is empty (batch runs)")
     w.set_defaults(func=cmd_worker)
+    sub.add_parser("bot", help="run the Telegram bot alone").set_defaults(func=cmd_bot)
+    r = sub.add_parser("run", help="run the bot, a drafting worker and the nightly training scheduler")
+    r.add_argument("--no-scheduler", action="store_true", help="do not schedule nightly training")
+    r.set_defaults(func=cmd_run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(args.verbose)
     try:
         config = load_config(args.config)
         return args.func(config, args)

@@ -1,9 +1,10 @@
 """The outbox sender: delivers every message owed, with retries, and marks it sent.
 
-Rows are delivered in order per chat (an acknowledgement never overtakes nothing it should follow)
-and concurrently across chats. Each row's parts are rendered once and frozen, its progress saved
-after every part: a restart resends nothing that was delivered, except a part whose send succeeded
-in the instant before the crash (Telegram offers no idempotency key).
+Rows are delivered in order per chat and concurrently across chats, in passes: each pass sends
+what is due, then records every outcome in one transaction (parts rendered once and frozen,
+progress, the conversation record, sent / retry / failed). A restart resends nothing recorded;
+only deliveries of the pass in flight at a crash (milliseconds) are sent again, since Telegram
+offers no idempotency key.
 
 Errors: ``RetryAfter`` waits what Telegram asks (not counted as an attempt); network errors and
 timeouts back off exponentially; ``Forbidden`` (the user blocked the bot) and ``BadRequest`` are
@@ -23,14 +24,14 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputMedia
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot import rendering
-from bot.messagelog import log_outgoing
+from bot.dbthread import DbThread
 from bot.texts import Texts
 from dermvqa.casework import kinds
 from dermvqa.casework.posts import post_state
 from dermvqa.casework.review import case_detail
 from dermvqa.storage import delivery as store_rows
 from dermvqa.storage.database import Database
-from dermvqa.storage.delivery import OutboxRow
+from dermvqa.storage.delivery import OutboxRow, RowOutcome
 from dermvqa.storage.image_store import ImageStore
 from dermvqa.storage.models import utcnow
 
@@ -76,11 +77,13 @@ class OutboxSender:
         backoff_base: float = 1.0,
         backoff_max: float = 300.0,
         concurrency: int = 64,
+        db_thread: DbThread | None = None,
     ) -> None:
         self.bot, self.db, self.store, self.texts = bot, db, store, texts
         self.recipients = list(recipients)
         self.max_attempts, self.poll_seconds = max_attempts, poll_seconds
         self.backoff_base, self.backoff_max = backoff_base, backoff_max
+        self.call = db_thread or DbThread()
         self._wake = asyncio.Event()
         self._limit = asyncio.Semaphore(concurrency)
 
@@ -104,107 +107,77 @@ class OutboxSender:
                 task.cancel()
 
     async def deliver_due(self) -> int:
-        """One pass over the due rows; returns how many were handled."""
-        rows = await asyncio.to_thread(store_rows.due, self.db, utcnow())
+        """One pass over the due rows, recorded in one transaction; returns how many were handled."""
+        rows = await self.call(store_rows.due, self.db, utcnow())
         if not rows:
             return 0
-        fan = [r for r in rows if r.chat_id is None]
-        for row in fan:
-            await asyncio.to_thread(store_rows.fan_out, self.db, row.id, self.recipients)
+        for row in rows:
+            if row.chat_id is None:
+                await self.call(store_rows.fan_out, self.db, row.id, self.recipients)
         by_chat: dict[int, list[OutboxRow]] = defaultdict(list)
         for row in rows:
             if row.chat_id is not None:
                 by_chat[row.chat_id].append(row)
-        await asyncio.gather(*(self._deliver_chat(chat_rows) for chat_rows in by_chat.values()))
+        per_chat = await asyncio.gather(*(self._deliver_chat(chat_rows) for chat_rows in by_chat.values()))
+        outcomes = [o for chat in per_chat for o in chat]
+        await self.call(store_rows.record_outcomes, self.db, outcomes, max_attempts=self.max_attempts, now=utcnow())
         return len(rows)
 
-    async def _deliver_chat(self, rows: list[OutboxRow]) -> None:
+    async def _deliver_chat(self, rows: list[OutboxRow]) -> list[RowOutcome]:
+        outcomes = []
         async with self._limit:
             for row in rows:
-                if not await self._deliver(row):
+                outcome = await self._deliver(row)
+                outcomes.append(outcome)
+                if not outcome.done and outcome.retry_in is not None:
                     break  # keep this chat's order: later rows wait for this one
+        return outcomes
 
     async def _render(self, row: OutboxRow) -> list[dict[str, Any]]:
         if "parts" in row.payload:
             return row.payload["parts"]
         if row.kind == kinds.REVIEW_REQUEST:
-            detail = await asyncio.to_thread(case_detail, self.db, row.case_id)
-            parts = rendering.review_post(detail, self.texts) if detail else []
-        elif row.kind == kinds.REVIEW_UPDATE:
+            detail = await self.call(case_detail, self.db, row.case_id)
+            return rendering.review_post(detail, self.texts) if detail else []
+        if row.kind == kinds.REVIEW_UPDATE:
             post = None
             if "post_id" in row.payload:
-                post = await asyncio.to_thread(post_state, self.db, row.payload["post_id"])
+                post = await self.call(post_state, self.db, row.payload["post_id"])
                 if post.pending:
                     raise _PostNotYetDelivered
-            parts = rendering.review_update(row.payload, post)
-        elif row.kind in kinds.PATIENT_KINDS:
-            parts = rendering.patient_message(row.kind, row.payload, self.texts)
-        else:
-            parts = rendering.clinician_notice(row.kind, row.payload)
-        await asyncio.to_thread(store_rows.save_parts, self.db, row.id, parts)
-        return parts
+            return rendering.review_update(row.payload, post)
+        if row.kind in kinds.PATIENT_KINDS:
+            return rendering.patient_message(row.kind, row.payload, self.texts)
+        return rendering.clinician_notice(row.kind, row.payload)
 
-    async def _deliver(self, row: OutboxRow) -> bool:
-        """Deliver one row's remaining parts; True when it is done (sent or given up)."""
-        message_ids = list(row.message_ids)
+    async def _deliver(self, row: OutboxRow) -> RowOutcome:
+        """Deliver one row's remaining parts; the outcome is recorded with the rest of the pass."""
+        outcome = RowOutcome(row, progress=row.progress, message_ids=list(row.message_ids))
         try:
-            parts = await self._render(row)
-            for index in range(row.progress, len(parts)):
-                ids = await self._perform(row.chat_id, parts[index])
-                message_ids.extend(ids)
-                await asyncio.to_thread(store_rows.record_progress, self.db, row.id, index + 1, message_ids)
-                await asyncio.to_thread(log_outgoing, self.db, row.chat_id, row.case_id, row.kind, parts[index], ids)
-            await asyncio.to_thread(store_rows.mark_sent, self.db, row, utcnow())
-            return True
+            outcome.parts = await self._render(row)
+            for index in range(row.progress, len(outcome.parts)):
+                outcome.message_ids.extend(await self._perform(row.chat_id, outcome.parts[index]))
+                outcome.delivered.append(index)
+                outcome.progress = index + 1
+            outcome.done = True
         except _PostNotYetDelivered:
-            await asyncio.to_thread(
-                store_rows.mark_retry,
-                self.db,
-                row.id,
-                "waiting for the review post",
-                0.5,
-                count_attempt=False,
-                max_attempts=self.max_attempts,
-                now=utcnow(),
-            )
-            return False
+            outcome.error, outcome.retry_in, outcome.count_attempt = "waiting for the review post", 0.5, False
         except RetryAfter as exc:
-            wait = retry_seconds(exc)
-            logger.info("outbox %s: Telegram asks to wait %.1fs", row.id, wait)
-            await asyncio.to_thread(
-                store_rows.mark_retry,
-                self.db,
-                row.id,
-                "RetryAfter",
-                wait,
-                count_attempt=False,
-                max_attempts=self.max_attempts,
-                now=utcnow(),
-            )
-            return False
+            outcome.error, outcome.retry_in, outcome.count_attempt = "RetryAfter", retry_seconds(exc), False
+            logger.info("outbox %s: Telegram asks to wait %.1fs", row.id, outcome.retry_in)
         except (Forbidden, BadRequest) as exc:
+            outcome.error = f"{type(exc).__name__}: {exc.message}"
             logger.warning(
                 "outbox %s (%s) to chat %s failed permanently: %s", row.id, row.kind, row.chat_id, type(exc).__name__
             )
-            await asyncio.to_thread(store_rows.mark_failed, self.db, row.id, f"{type(exc).__name__}: {exc.message}")
-            return True
         except (NetworkError, TelegramError) as exc:
-            attempt = row.attempts + 1
-            delay = min(self.backoff_base * 2 ** (attempt - 1), self.backoff_max)
-            retrying = await asyncio.to_thread(
-                store_rows.mark_retry,
-                self.db,
-                row.id,
-                f"{type(exc).__name__}: {exc.message}",
-                delay,
-                count_attempt=True,
-                max_attempts=self.max_attempts,
-                now=utcnow(),
-            )
-            logger.info(
-                "outbox %s: %s, %s", row.id, type(exc).__name__, f"retry in {delay:.1f}s" if retrying else "gave up"
-            )
-            return not retrying
+            outcome.error = f"{type(exc).__name__}: {exc.message}"
+            outcome.retry_in = min(self.backoff_base * 2**row.attempts, self.backoff_max)
+            logger.info("outbox %s: %s, attempt %d", row.id, type(exc).__name__, row.attempts + 1)
+        except Exception as exc:
+            logger.exception("outbox %s (%s) cannot be delivered", row.id, row.kind)
+            outcome.error = type(exc).__name__
+        return outcome
 
     async def _perform(self, chat_id: int, part: dict[str, Any]) -> list[int]:
         op = part["op"]
@@ -245,4 +218,4 @@ class OutboxSender:
         """A photo to send: Telegram's file id when we have it, else the stored bytes."""
         if ref.get("file_id"):
             return ref["file_id"]
-        return await asyncio.to_thread(self.store.read, ref["sha256"])
+        return await asyncio.to_thread(self.store.read, ref["sha256"])  # file I/O, not the database

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from telegram.ext import ContextTypes
 
+from bot.dbthread import DbThread
 from bot.texts import Texts
 from dermvqa.config import Config
 from dermvqa.storage.database import Database
 from dermvqa.storage.image_store import ImageStore
+
+if TYPE_CHECKING:
+    from bot.incoming import IncomingRecorder
 
 T = TypeVar("T")
 KEY = "deps"
@@ -25,13 +28,15 @@ class Deps:
     store: ImageStore
     texts: Texts
     nudge: Callable[[], None]  # wake the outbox sender after writing to the outbox
+    db_thread: DbThread
+    incoming: IncomingRecorder
 
     def is_clinician(self, user_id: int | None) -> bool:
         return user_id is not None and user_id in self.config.review.clinician_ids
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a blocking core function (a database transaction) off the event loop."""
-        return await asyncio.to_thread(fn, *args, **kwargs)
+        """Run a blocking core function (a database transaction) on the bot's database thread."""
+        return await self.db_thread(fn, *args, **kwargs)
 
 
 def deps(context: ContextTypes.DEFAULT_TYPE) -> Deps:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 
 from telegram import Update
 from telegram.ext import ContextTypes
 
+from bot.dbthread import DbThread
 from bot.deps import deps
-from bot.messagelog import log_incoming
+from dermvqa.storage.conversation import IncomingEntry
+from dermvqa.storage.conversation import record_incoming as store_incoming
+from dermvqa.storage.database import Database
 
 logger = logging.getLogger(__name__)
 
@@ -30,22 +35,39 @@ def describe(update: Update) -> tuple[str, str | None, int | None]:
     return "other", None, message.message_id
 
 
+class IncomingRecorder:
+    """Buffers incoming messages and stores them in one transaction every ``interval`` seconds.
+
+    One transaction per message would cost a crowd of patients dearly (bench/bot_load.py); a crash
+    can lose at most the last interval's record entries, never a case, photo or description.
+    """
+
+    def __init__(self, call: DbThread, db: Database, interval: float = 0.05) -> None:
+        self.call, self.db, self.interval = call, db, interval
+        self._buffer: list[IncomingEntry] = []
+
+    def add(self, entry: IncomingEntry) -> None:
+        self._buffer.append(entry)
+
+    async def flush(self) -> None:
+        entries, self._buffer = self._buffer, []
+        if entries:
+            try:
+                await self.call(store_incoming, self.db, entries)
+            except Exception:
+                logger.exception("could not store %d incoming message(s)", len(entries))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.interval)
+            await self.flush()
+
+
 async def record_incoming(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     user, chat = update.effective_user, update.effective_chat
     if user is None or chat is None:
         return
     d = deps(context)
     kind, text, message_id = describe(update)
-    try:
-        await d.call(
-            log_incoming,
-            d.db,
-            user_id=user.id,
-            chat_id=chat.id,
-            kind=kind,
-            text=text,
-            message_id=message_id,
-            is_clinician=d.is_clinician(user.id),
-        )
-    except Exception:
-        logger.exception("could not store an incoming %s from user %s", kind, user.id)
+    d.incoming.add(IncomingEntry(user.id, chat.id, kind, text, message_id, d.is_clinician(user.id)))

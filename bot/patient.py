@@ -200,6 +200,8 @@ async def submit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> PatientS
         await _reply(update, context, d.texts.refused(result.code, result.limit))
         return PatientState.COLLECTING
     d.nudge()  # the acknowledgement (and any urgent advice) is in the outbox
+    if update.callback_query:  # stop the button's spinner (the acknowledgement follows at once)
+        await best_effort(update.callback_query.answer(), "answering a button")
     logger.info("case %s submitted (urgent=%s, %d photos)", result.case_id, result.urgent, result.photos)
     return PatientState.COLLECTING
 

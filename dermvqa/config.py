@@ -134,7 +134,10 @@ class TelegramConfig:
     rate_overall_per_second: float = field(default=30.0, metadata=_at_least(0.1))
     rate_group_per_minute: float = field(default=20.0, metadata=_at_least(0.1))
     # Updates of different chats are handled concurrently (one chat's updates stay in order).
-    concurrent_chats: int = field(default=64, metadata=_between(1, 1024))
+    concurrent_chats: int = field(default=16, metadata=_between(1, 1024))
+    # HTTP connections to the Bot API: a few keep-alive connections carry Telegram's 30 messages a
+    # second easily; hundreds only add contention (bench/bot_load.py).
+    connection_pool_size: int = field(default=8, metadata=_between(1, 256))
 
 
 @dataclass(frozen=True)
@@ -200,6 +203,8 @@ class TrainingConfig:
     max_grad_norm: float = field(default=1.0, metadata=_at_least(0.0))  # 0 = no clipping
     save_steps: int = field(default=200, metadata=_at_least(0))  # checkpoint every N optimizer steps; 0 = at the end
     device: str = field(default="auto", metadata=_rule(_is_device, "cpu, auto, mps, cuda or cuda:N"))
+    # Recompute each layer's activations in the backward pass: far less memory, about a third more time.
+    gradient_checkpointing: bool = False
     # The gate refuses to judge on fewer held-out cases than this (collapse shares are noise on 3 cases).
     gate_min_heldout: int = field(default=10, metadata=_at_least(1))
 

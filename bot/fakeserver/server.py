@@ -231,6 +231,8 @@ class _HTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    # A bot opens many connections at once under load; the default backlog of 5 resets them.
+    request_queue_size = 1024
 
     def __init__(self, address: tuple[str, int], api: BotApi, family: socket.AddressFamily) -> None:
         self.address_family = family

@@ -7,13 +7,14 @@ first delivery and its progress saved after every part, so a retry resends only 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from dermvqa.states import CaseState
 from dermvqa.storage.cases import transition
+from dermvqa.storage.conversation import record_outgoing
 from dermvqa.storage.database import Database
 from dermvqa.storage.models import OutboxMessage, utcnow
 from dermvqa.storage.outbox import add_message
@@ -80,57 +81,64 @@ def fan_out(db: Database, row_id: int, recipients: list[int]) -> int:
         return len(recipients)
 
 
-def save_parts(db: Database, row_id: int, parts: list[dict[str, Any]]) -> None:
-    """Freeze the rendered parts, so a retry sends exactly the same thing."""
+@dataclass
+class RowOutcome:
+    """What one delivery attempt of a row did: parts delivered, and how it ended."""
+
+    row: OutboxRow
+    parts: list[dict[str, Any]] = field(default_factory=list)
+    progress: int = 0  # parts delivered in all, after this attempt
+    message_ids: list[int] = field(default_factory=list)
+    delivered: list[int] = field(default_factory=list)  # indexes of the parts delivered in this attempt
+    done: bool = False  # every part delivered (or nothing was left to deliver)
+    error: str | None = None
+    retry_in: float | None = None  # None with an error: permanent failure
+    count_attempt: bool = True
+
+
+def record_outcomes(db: Database, outcomes: list[RowOutcome], *, max_attempts: int, now: dt.datetime) -> None:
+    """Record a whole delivery pass in one transaction (the group commit that keeps the bot fast).
+
+    Per row: its rendered parts (frozen, so a retry resends the same), its progress and message ids,
+    the conversation record of each delivered part, and its end: sent, retry later, or failed. A
+    delivered answer makes its case ``answered``. A crash before this commit makes the pass's
+    deliveries be sent again: Telegram offers no idempotency key, so at-least-once is the best any
+    sender can do, and the window is one pass (milliseconds).
+    """
+    if not outcomes:
+        return
     with db.write() as session:
-        row = session.get(OutboxMessage, row_id)
-        if row is not None:
-            row.payload = {**(row.payload or {}), "parts": parts}
-
-
-def record_progress(db: Database, row_id: int, progress: int, message_ids: list[int]) -> None:
-    with db.write() as session:
-        session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == row_id)
-            .values(progress=progress, telegram_message_ids=message_ids)
-        )
-
-
-def mark_sent(db: Database, row: OutboxRow, now: dt.datetime) -> None:
-    """Close a delivered row; a delivered answer makes its case ``answered`` in the same transaction."""
-    with db.write() as session:
-        session.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(state=SENT, sent_at=now))
-        if row.kind == "answer" and row.case_id is not None:
-            transition(session, row.case_id, CaseState.ANSWERED, expected=[CaseState.APPROVED], answered_at=now)
-
-
-def mark_retry(
-    db: Database,
-    row_id: int,
-    error: str,
-    delay_seconds: float,
-    *,
-    count_attempt: bool,
-    max_attempts: int,
-    now: dt.datetime,
-) -> bool:
-    """Try again later; returns False when the row ran out of attempts and is now failed."""
-    with db.write() as session:
-        row = session.get(OutboxMessage, row_id)
-        if row is None:
-            return False
-        row.attempts += int(count_attempt)
-        row.last_error = error[:500]
-        if row.attempts >= max_attempts:
-            row.state = FAILED
-            return False
-        row.next_attempt_at = now + dt.timedelta(seconds=delay_seconds)
-        return True
-
-
-def mark_failed(db: Database, row_id: int, error: str) -> None:
-    with db.write() as session:
-        session.execute(
-            update(OutboxMessage).where(OutboxMessage.id == row_id).values(state=FAILED, last_error=error[:500])
-        )
+        for o in outcomes:
+            row = session.get(OutboxMessage, o.row.id)
+            if row is None:
+                continue  # deleted meanwhile (the patient erased their data)
+            if o.parts and "parts" not in (row.payload or {}):
+                row.payload = {**(row.payload or {}), "parts": o.parts}
+            row.progress = o.progress
+            row.telegram_message_ids = o.message_ids
+            for index in o.delivered:
+                part = o.parts[index]
+                if part["op"] in ("message", "photo", "album"):
+                    record_outgoing(
+                        session,
+                        o.row.chat_id,
+                        o.row.case_id,
+                        f"{o.row.kind}:{part['op']}",
+                        part.get("text") or part.get("caption"),
+                        o.message_ids[-1] if o.message_ids else None,
+                    )
+            if o.done:
+                row.state, row.sent_at = SENT, now
+                if o.row.kind == "answer" and o.row.case_id is not None:
+                    transition(
+                        session, o.row.case_id, CaseState.ANSWERED, expected=[CaseState.APPROVED], answered_at=now
+                    )
+                continue
+            if o.error is None:
+                continue
+            row.last_error = o.error[:500]
+            row.attempts += int(o.count_attempt)
+            if o.retry_in is None or row.attempts >= max_attempts:
+                row.state = FAILED
+            else:
+                row.next_attempt_at = now + dt.timedelta(seconds=o.retry_in)

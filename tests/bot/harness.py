@@ -38,7 +38,9 @@ def jpeg(color=(190, 100, 80), size=(120, 90)) -> bytes:
     return buf.getvalue()
 
 
-def write_config(tmp: Path, server: FakeTelegramServer, *, review_chat: int = 0, **intake: int) -> Path:
+def write_config(
+    tmp: Path, server: FakeTelegramServer, *, review_chat: int = 0, rate: float = 1000.0, **intake: int
+) -> Path:
     lines = [
         "[database]",
         f'url = "sqlite:///{tmp / "bot.sqlite3"}"',
@@ -47,7 +49,7 @@ def write_config(tmp: Path, server: FakeTelegramServer, *, review_chat: int = 0,
         "[telegram]",
         f'base_url = "{server.base_url}"',
         f'base_file_url = "{server.base_file_url}"',
-        "rate_overall_per_second = 1000.0",
+        f"rate_overall_per_second = {rate}",
         "rate_group_per_minute = 100000.0",
         "[review]",
         f"clinician_ids = [{CLINICIAN}, {CLINICIAN_2}]",

@@ -1,0 +1,119 @@
+"""Run the service: the bot (polling or webhook), the drafting worker as a child process, and the
+nightly training scheduler, started and stopped together by ``dermbot run``.
+
+The worker runs in its own process so a model crash or an out-of-memory kill cannot take the bot
+down; it is restarted with a growing delay if it dies. The scheduler starts training in a separate
+process too (see ``training.scheduler``), so the bot stays responsive.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from bot.app import BotService
+from dermvqa.config import TOKEN_ENV, Config, read_token
+from dermvqa.errors import ConfigError
+from dermvqa.storage.database import open_database, upgrade
+
+logger = logging.getLogger(__name__)
+
+MODEL_LOAD_FAILED = 3  # the worker's exit code when its model cannot be loaded
+
+
+def require_token() -> str:
+    token = read_token()
+    if token is None:
+        raise ConfigError(
+            f"no bot token: set the environment variable {TOKEN_ENV} to the token BotFather gave you "
+            "(in Telegram, talk to @BotFather and send /newbot). The token is never read from a file. "
+            "To try everything without Telegram, run `make demo`."
+        )
+    return token
+
+
+class WorkerProcess:
+    """``dermbot worker`` as a child process, restarted (with backoff) when it dies."""
+
+    def __init__(self, config_path: str | None, *, max_delay: float = 60.0) -> None:
+        self.config_path = config_path
+        self.max_delay = max_delay
+        self.process: subprocess.Popen | None = None
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._supervise, name="worker-supervisor", daemon=True)
+
+    def _command(self) -> list[str]:
+        cmd = [sys.executable, "-m", "bot.cli"]
+        if self.config_path:
+            cmd += ["--config", str(Path(self.config_path).resolve())]
+        return [*cmd, "worker"]
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _supervise(self) -> None:
+        delay = 1.0
+        while not self._stopping.is_set():
+            self.process = subprocess.Popen(self._command(), env=os.environ.copy())
+            logger.info("worker started (pid %s)", self.process.pid)
+            started = time.monotonic()
+            code = self.process.wait()
+            if self._stopping.is_set():
+                return
+            if time.monotonic() - started > 60:
+                delay = 1.0  # it ran for a while: a fresh failure, not a crash loop
+            reason = "its model cannot be loaded" if code == MODEL_LOAD_FAILED else f"exit code {code}"
+            logger.error("worker stopped (%s); restarting in %.0fs", reason, delay)
+            if self._stopping.wait(delay):
+                return
+            delay = min(delay * 2, self.max_delay)
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """SIGTERM: the worker finishes its batch (or releases it) and exits."""
+        self._stopping.set()
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                logger.warning("worker did not stop in %.0fs; killing it (its lease will expire)", timeout)
+                self.process.kill()
+        self._thread.join(5)
+
+
+def run_service(
+    config: Config, config_path: str | None, *, with_worker: bool = True, with_scheduler: bool = True
+) -> int:
+    """Blocking: the bot until SIGINT/SIGTERM, with the worker and the scheduler beside it."""
+    token = require_token()
+    db = open_database(config.database_url, busy_timeout_ms=config.database.busy_timeout_ms)
+    upgrade(db)
+    worker = WorkerProcess(config_path) if with_worker else None
+    scheduler = None
+    if with_scheduler:
+        from training.scheduler import build_scheduler
+
+        scheduler = build_scheduler(config, config_path)
+    try:
+        if worker:
+            worker.start()
+        if scheduler is not None:
+            scheduler.start()
+        service = BotService(config, token, db)
+        if config.telegram.mode == "webhook":
+            service.run_webhook()
+        else:
+            service.run_polling()
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+        if worker:
+            worker.stop()
+        db.dispose()
+    return 0
