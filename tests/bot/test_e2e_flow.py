@@ -128,3 +128,18 @@ async def test_stranger_in_the_review_group_cannot_act_and_nothing_changes(tmp_p
         await h.said(1006, f"Answer to your case #{case_id}")
     finally:
         await h.close()
+
+
+async def test_clinician_commands_case_and_stats(harness):
+    case_id = await harness.submit_case(1010)
+    post = await harness.review_post(CLINICIAN, case_id)
+    harness.server.press_button(CLINICIAN, post, button(post, "rv:approve:"))
+    await harness.wait_state(case_id, CaseState.ANSWERED)
+    harness.server.send_text(CLINICIAN, "/stats")
+    stats = await harness.said(CLINICIAN, "Cases by state")
+    assert "answered: 1" in stats["plain_text"] and "100% of approvals" in stats["plain_text"]
+    harness.server.send_text(CLINICIAN, f"/case {case_id}")
+    shown = await harness.said(CLINICIAN, "Current state: answered")
+    assert not shown.get("reply_markup")  # nothing to decide any more
+    harness.server.send_text(CLINICIAN, "/case 999")
+    await harness.said(CLINICIAN, "There is no case #999")
