@@ -207,6 +207,14 @@ def regenerate(
 # -- the clinician's unfinished Edit / Reject (survives a restart) --------------------------------
 
 
+def _session_row(session, clinician_id: int, chat_id: int) -> ClinicianSession | None:
+    return session.scalar(
+        select(ClinicianSession).where(
+            ClinicianSession.clinician_id == clinician_id, ClinicianSession.chat_id == chat_id
+        )
+    )
+
+
 def begin_session(
     db: Database, clinician_id: int, chat_id: int, case_id: int, draft_id: int | None, action: str
 ) -> bool:
@@ -216,11 +224,7 @@ def begin_session(
         state = session.scalar(select(Case.state).where(Case.id == case_id))
         if state is None or CaseState(state) not in allowed:
             return False
-        row = session.scalar(
-            select(ClinicianSession).where(
-                ClinicianSession.clinician_id == clinician_id, ClinicianSession.chat_id == chat_id
-            )
-        )
+        row = _session_row(session, clinician_id, chat_id)
         if row is None:
             row = ClinicianSession(
                 clinician_id=clinician_id, chat_id=chat_id, case_id=case_id, action=action, state="awaiting_text"
@@ -247,11 +251,7 @@ class SessionView:
 
 def current_session(db: Database, clinician_id: int, chat_id: int) -> SessionView | None:
     with db.read() as session:
-        row = session.scalar(
-            select(ClinicianSession).where(
-                ClinicianSession.clinician_id == clinician_id, ClinicianSession.chat_id == chat_id
-            )
-        )
+        row = _session_row(session, clinician_id, chat_id)
         if row is None:
             return None
         return SessionView(row.case_id, row.draft_id, row.action, row.state, row.proposed_text)
@@ -259,11 +259,7 @@ def current_session(db: Database, clinician_id: int, chat_id: int) -> SessionVie
 
 def propose_text(db: Database, clinician_id: int, chat_id: int, text: str) -> SessionView | None:
     with db.write() as session:
-        row = session.scalar(
-            select(ClinicianSession).where(
-                ClinicianSession.clinician_id == clinician_id, ClinicianSession.chat_id == chat_id
-            )
-        )
+        row = _session_row(session, clinician_id, chat_id)
         if row is None:
             return None
         row.proposed_text, row.state = text.strip(), "awaiting_confirm"
@@ -272,11 +268,7 @@ def propose_text(db: Database, clinician_id: int, chat_id: int, text: str) -> Se
 
 def end_session(db: Database, clinician_id: int, chat_id: int) -> None:
     with db.write() as session:
-        row = session.scalar(
-            select(ClinicianSession).where(
-                ClinicianSession.clinician_id == clinician_id, ClinicianSession.chat_id == chat_id
-            )
-        )
+        row = _session_row(session, clinician_id, chat_id)
         if row is not None:
             session.delete(row)
 
