@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from bot.logsetup import configure_logging
 from dermvqa.config import Config, load_config, read_token
 from dermvqa.errors import DermError
+from training.cli import add_commands as add_training_commands
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run the bot, a drafting worker and the nightly training scheduler")
     r.add_argument("--no-scheduler", action="store_true", help="do not schedule nightly training")
     r.set_defaults(func=cmd_run)
+    add_training_commands(sub)  # train, models
     return parser
 
 

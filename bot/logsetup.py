@@ -11,7 +11,7 @@ import sys
 
 from dermvqa.config import read_token
 
-QUIET = ("httpx", "httpcore", "alembic.runtime.plugins", "apscheduler.executors.default")
+QUIET = ("httpx", "httpcore", "alembic", "apscheduler.executors.default")
 
 
 class RedactSecrets(logging.Filter):

@@ -16,12 +16,24 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_demo_plays_one_full_case(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "bot.demo", "--keep", str(tmp_path / "demo"), "--timeout", "240"],
-        cwd=ROOT, env={**os.environ, "DERMBOT_TELEGRAM_TOKEN": ""}, capture_output=True, text=True, timeout=400,
+        cwd=ROOT,
+        env={**os.environ, "DERMBOT_TELEGRAM_TOKEN": ""},
+        capture_output=True,
+        text=True,
+        timeout=400,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
-    for step in ("Do you agree", "Photo 1 of", "Your case number is #1", "Draft (model", "Answer to your case #1",
-                 "approved by Dr Rivera", "its words are meaningless", "Demo complete"):
+    for step in (
+        "Do you agree",
+        "Photo 1 of",
+        "Your case number is #1",
+        "Draft (model",
+        "Answer to your case #1",
+        "approved by Dr Rivera",
+        "its words are meaningless",
+        "Demo complete",
+    ):
         assert step in out, step
     log = (tmp_path / "demo" / "service.log").read_text()
     assert "424242:DEMO" not in log  # the token never reaches the log

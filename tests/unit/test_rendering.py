@@ -13,9 +13,21 @@ TEXTS = Texts.from_config(BotConfig(), IntakeConfig())
 
 
 def detail(**kw) -> CaseDetail:
-    base = dict(case_id=7, state=CaseState.AWAITING_REVIEW, urgent=False, urgent_reasons=(), description="Itchy.",
-                photo_file_ids=("f1",), photo_hashes=("h1",), draft_id=3, draft_text="Eczema.", model_version="m@1",
-                prompt_id=1, failure=None, submitted_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    base = dict(
+        case_id=7,
+        state=CaseState.AWAITING_REVIEW,
+        urgent=False,
+        urgent_reasons=(),
+        description="Itchy.",
+        photo_file_ids=("f1",),
+        photo_hashes=("h1",),
+        draft_id=3,
+        draft_text="Eczema.",
+        model_version="m@1",
+        prompt_id=1,
+        failure=None,
+        submitted_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    )
     base.update(kw)
     return CaseDetail(**base)
 
@@ -58,8 +70,9 @@ def test_review_post_has_photos_draft_disclaimer_and_the_four_buttons():
 
 
 def test_many_photos_become_albums_of_at_most_ten():
-    parts = review_post(detail(photo_file_ids=tuple(f"f{i}" for i in range(12)),
-                               photo_hashes=tuple(f"h{i}" for i in range(12))), TEXTS)
+    parts = review_post(
+        detail(photo_file_ids=tuple(f"f{i}" for i in range(12)), photo_hashes=tuple(f"h{i}" for i in range(12))), TEXTS
+    )
     assert [p["op"] for p in parts[:2]] == ["album", "album"]
     assert [len(p["photos"]) for p in parts[:2]] == [10, 2]
 
@@ -75,5 +88,7 @@ def test_review_update_edits_the_last_message_or_deletes():
     [edit] = review_update({"post_id": 1, "outcome": "approved by Dr A"}, post)
     assert edit == {"op": "edit", "message_id": 42, "text": "Case #7 ...\n\n— approved by Dr A", "is_caption": False}
     assert review_update({"delete_message_ids": [1, 2], "outcome": "x"}, None) == [
-        {"op": "delete", "message_id": 1}, {"op": "delete", "message_id": 2}]
+        {"op": "delete", "message_id": 1},
+        {"op": "delete", "message_id": 2},
+    ]
     assert review_update({"post_id": 1, "outcome": "x"}, PostState(False, False, None, "", False)) == []

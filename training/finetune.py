@@ -1,0 +1,313 @@
+"""Fine-tune a vision-language model on clinician-approved answers: LoRA (PEFT) or a full fine-tune.
+
+    # LoRA on the configured [model], on the approved cases of the configured database:
+    python -m training.finetune --config config.toml --output_dir var/models/manual
+
+    # the same on several GPUs (data parallel; every process reads the same cases):
+    accelerate launch --num_processes 2 -m training.finetune --config config.toml --output_dir var/models/manual
+
+    # a research run on a DermaVQA split only, a full fine-tune for 10 epochs as in the seed paper:
+    python -m training.finetune --config config.toml --no_cases --corpus TRAIN.json --corpus_images IMAGES/ \
+        --method full --epochs 10 --output_dir var/models/dermavqa
+
+Every ``[training]`` key of the config is the default of the flag of the same name; ``--resume``
+continues from the newest checkpoint in ``--output_dir``. Writes ``adapter/`` (LoRA, with the base
+model id, revision and training config) or ``model/`` (full), ``log.jsonl`` (loss per optimizer
+step) and ``checkpoints/``; prints one JSON line. The nightly pipeline calls :func:`train` directly.
+
+Sections: Arguments (dataclasses, defaults from the config), Model (load through the drafter's own
+loader, freeze, wrap with LoRA), Dataset (examples -> labelled rows, ``training.dataset``), Training
+(the loop in ``training.trainer``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from transformers import HfArgumentParser
+
+from dermvqa.config import Config, load_config
+from dermvqa.drafting.devices import resolve_device
+from dermvqa.drafting.hf import load_pretrained, max_images_for
+from dermvqa.errors import DermError
+from training.augment import AugmentSettings
+from training.dataset import ImageLimits, SupervisedDataset
+from training.examples import Example, split_examples
+from training.targets import full_finetune_trainable, lora_target_regex, matching_modules, model_family
+from training.trainer import FinetuneResult, run_training
+
+logger = logging.getLogger(__name__)
+
+
+# -- Arguments -----------------------------------------------------------------------------------
+
+
+@dataclass
+class ModelArguments:
+    model_name: str = field(default="bczhou/tiny-llava-v1-hf", metadata={"help": "hub id or local folder"})
+    revision: str = "main"
+    backend: str = field(default="hf", metadata={"help": "only hf models can be fine-tuned here"})
+    multi_image: str = field(default="grid", metadata={"help": "as [model] multi_image: how photos are combined"})
+    prompt_id: int = field(default=1, metadata={"help": "prompt template for base-corpus examples"})
+
+
+@dataclass
+class DataArguments:
+    cases: bool = field(default=True, metadata={"help": "use the approved cases of the configured database"})
+    corpus: str = field(default="", metadata={"help": "a DermaVQA JSON file mixed into training"})
+    corpus_images: str = ""
+    heldout_share: float = 0.15
+    max_seq_len: int = 2048
+    max_pixels: int = 200_000_000
+    max_side_px: int = 2048
+    augment_rotation_deg: float = 10.0
+    augment_hflip_p: float = 0.5
+    augment_jitter: float = 0.1
+
+
+@dataclass
+class TrainArguments:
+    output_dir: str = "var/models/manual"
+    method: str = field(default="lora", metadata={"help": "lora | full"})
+    epochs: float = 3.0
+    max_steps: int = field(default=0, metadata={"help": "stop after this many optimizer steps (0 = epochs)"})
+    learning_rate: float = 1e-4
+    batch_size: int = 4
+    gradient_accumulation_steps: int = 2
+    lora_rank: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    train_projector: bool = False
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    save_steps: int = 200
+    seed: int = 0
+    device: str = "auto"
+    gradient_checkpointing: bool = False
+    resume: bool = field(default=False, metadata={"help": "continue from the newest checkpoint in output_dir"})
+    progress: bool = field(default=True, metadata={"help": "show a progress bar (on a terminal)"})
+
+
+def arguments_from_config(config: Config) -> tuple[ModelArguments, DataArguments, TrainArguments]:
+    """The three argument groups with every default taken from the configuration."""
+    t, m, s = config.training, config.model, config.storage
+    model = ModelArguments(m.name, m.revision, m.backend, m.multi_image, m.prompt_id)
+    data = DataArguments(
+        cases=True,
+        corpus=str(config.resolve_path(t.base_corpus)) if t.base_corpus else "",
+        corpus_images=str(config.resolve_path(t.base_corpus_images)) if t.base_corpus_images else "",
+        heldout_share=t.heldout_share,
+        max_seq_len=t.max_seq_len,
+        max_pixels=s.max_pixels,
+        max_side_px=s.max_side_px,
+        augment_rotation_deg=t.augment_rotation_deg,
+        augment_hflip_p=t.augment_hflip_p,
+        augment_jitter=t.augment_jitter,
+    )
+    train_fields = {f.name for f in dataclasses.fields(TrainArguments)}
+    values = {k: v for k, v in dataclasses.asdict(t).items() if k in train_fields}
+    values["output_dir"] = str(config.resolve_path(t.output_dir) / "manual")
+    return model, data, TrainArguments(**values)
+
+
+# -- Model ---------------------------------------------------------------------------------------
+
+
+def train_dtype(method: str, device: str) -> torch.dtype:
+    """LoRA on CUDA keeps the frozen base in bfloat16 (adapters stay float32, PEFT's default); a full
+    fine-tune keeps float32 master weights and computes in bfloat16 under autocast. CPU: float32."""
+    return torch.bfloat16 if method == "lora" and device.startswith("cuda") else torch.float32
+
+
+def prepare_trainable(model, targs: TrainArguments, *, revision: str):
+    """Freeze what must not change: LoRA wraps the language model (PEFT freezes the rest); a full
+    fine-tune unfreezes the language model (and the projector if asked). The vision encoder stays frozen."""
+    names = [name for name, _ in model.named_modules()]
+    family = model_family(names)
+    if targs.gradient_checkpointing:
+        # Non-reentrant checkpointing needs no input that requires grad, so frozen embeddings are fine.
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.config.use_cache = False
+    if targs.method == "full":
+        for name, param in model.named_parameters():
+            param.requires_grad_(full_finetune_trainable(name, targs.train_projector))
+        return model
+    from peft import LoraConfig, get_peft_model
+
+    regex = lora_target_regex(family, targs.train_projector)
+    if not matching_modules(names, regex):
+        raise DermError(f"no LoRA target found in this {family} model")
+    lora = LoraConfig(
+        r=targs.lora_rank,
+        lora_alpha=targs.lora_alpha,
+        lora_dropout=targs.lora_dropout,
+        target_modules=regex,
+        bias="none",
+        revision=revision,
+    )
+    return get_peft_model(model, lora)
+
+
+def load_model(margs: ModelArguments, targs: TrainArguments, device: str):
+    """(model with only its trainable parameters requiring grad, processor, is_llava), on the CPU."""
+    if margs.backend != "hf":
+        raise DermError(
+            f"fine-tuning supports the hf backend (LLaVA family, image-text-to-text models), not {margs.backend!r}; "
+            "moondream2's LoRA targets are in training/targets.py, its training forward is not written yet"
+        )
+    model, processor, is_llava = load_pretrained(margs.model_name, margs.revision, train_dtype(targs.method, device))
+    return prepare_trainable(model, targs, revision=margs.revision), processor, is_llava
+
+
+# -- Dataset -------------------------------------------------------------------------------------
+
+
+def load_examples(config: Config, dargs: DataArguments, margs: ModelArguments) -> list[Example]:
+    """Approved cases (when ``dargs.cases``) and the base corpus (when set)."""
+    from training.sources import approved_cases, corpus_examples
+
+    examples: list[Example] = []
+    if dargs.cases:
+        from dermvqa.storage.database import open_database
+        from dermvqa.storage.image_store import ImageStore
+
+        db = open_database(config.database_url, busy_timeout_ms=config.database.busy_timeout_ms)
+        try:
+            with db.read() as session:
+                examples += approved_cases(session, ImageStore(config.storage_dir))
+        finally:
+            db.dispose()
+    if dargs.corpus:
+        corpus, _ = corpus_examples(dargs.corpus, dargs.corpus_images, prompt_id=margs.prompt_id)
+        examples += corpus
+    return examples
+
+
+# -- Training ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Setup:
+    """Everything a training run needs, built from the three argument groups."""
+
+    accelerator: Any
+    model: Any
+    processor: Any
+    train_set: SupervisedDataset
+    heldout_set: SupervisedDataset
+    info: dict
+
+
+def build(
+    margs: ModelArguments,
+    dargs: DataArguments,
+    targs: TrainArguments,
+    train_examples: Sequence[Example],
+    heldout_examples: Sequence[Example],
+) -> Setup:
+    """Accelerator, model (frozen and wrapped), processor and the two datasets."""
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    if not train_examples:
+        raise DermError("no training example: nothing to fine-tune on")
+    device = resolve_device(targs.device)
+    on_cuda = device.startswith("cuda")
+    if on_cuda and ":" in device and "LOCAL_RANK" not in os.environ:
+        torch.cuda.set_device(int(device.split(":")[1]))  # one process on a chosen GPU (a launcher picks its own)
+    accelerator = Accelerator(cpu=not on_cuda, mixed_precision="bf16" if on_cuda else "no")
+    set_seed(targs.seed)  # LoRA's initial weights and dropout masks: the same run twice gives the same adapter
+    model, processor, is_llava = load_model(margs, targs, accelerator.device.type)
+    max_images = max_images_for(is_llava, margs.multi_image)
+    limits = ImageLimits(dargs.max_pixels, dargs.max_side_px, margs.multi_image, max_images)
+    augment = AugmentSettings(dargs.augment_rotation_deg, dargs.augment_hflip_p, dargs.augment_jitter)
+    length = dargs.max_seq_len
+    train_set = SupervisedDataset(
+        train_examples, processor, max_seq_len=length, limits=limits, augment=augment, seed=targs.seed
+    )
+    heldout_set = SupervisedDataset(heldout_examples, processor, max_seq_len=length, limits=limits)
+    return Setup(accelerator, model, processor, train_set, heldout_set, model_info(margs, targs))
+
+
+def train(
+    margs: ModelArguments,
+    dargs: DataArguments,
+    targs: TrainArguments,
+    train_examples: Sequence[Example],
+    heldout_examples: Sequence[Example],
+) -> FinetuneResult:
+    """Fine-tune on ``train_examples``, measure held-out loss before and after, save the result."""
+    s = build(margs, dargs, targs, train_examples, heldout_examples)
+    return run_training(s.accelerator, s.model, s.processor, s.train_set, s.heldout_set, targs, s.info)
+
+
+def model_info(margs: ModelArguments, targs: TrainArguments) -> dict:
+    """Saved beside the adapter or model: what it was trained from and how (no patient data)."""
+    return {
+        "base_model": margs.model_name,
+        "revision": margs.revision,
+        "backend": margs.backend,
+        "multi_image": margs.multi_image,
+        "method": targs.method,
+        "training": dataclasses.asdict(targs),
+    }
+
+
+def build_parser(config: Config) -> HfArgumentParser:
+    parser = HfArgumentParser([ModelArguments, DataArguments, TrainArguments])
+    parser.add_argument("--config", help="config file (default: $DERMBOT_CONFIG, else built-in defaults)")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    defaults: dict = {}
+    for group in arguments_from_config(config):
+        defaults.update(dataclasses.asdict(group))
+    parser.set_defaults(**defaults)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config")
+    pre.add_argument("-v", "--verbose", action="store_true")
+    known, _ = pre.parse_known_args(argv)
+    # Under accelerate launch / torchrun every process runs this; only the first one talks.
+    main_process = int(os.environ.get("RANK", "0")) == 0
+    logging.basicConfig(
+        level=logging.WARNING if not main_process else logging.DEBUG if known.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        config = load_config(known.config)
+        margs, dargs, targs, _rest = build_parser(config).parse_args_into_dataclasses(args=argv)
+        examples = load_examples(config, dargs, margs)
+        split = split_examples(examples, dargs.heldout_share)
+        logger.info(
+            "%d examples: %d train, %d held out (%d duplicates and %d leaks dropped)",
+            len(examples),
+            len(split.train),
+            len(split.heldout),
+            split.duplicates_dropped,
+            split.leaks_dropped,
+        )
+        result = train(margs, dargs, targs, split.train, split.heldout)
+    except DermError as exc:
+        print(f"training.finetune: error: {exc}", file=sys.stderr)
+        return 2
+    if main_process:
+        print(json.dumps(result.to_json()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

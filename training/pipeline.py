@@ -1,0 +1,281 @@
+"""One run of the learning loop: data, fine-tune, both models answer the held-out set, gate, registry.
+
+:func:`run_pipeline` is what the nightly job (``python -m training.nightly``, started by the
+scheduler in its own process) and ``dermbot train --now`` run:
+
+1. take the run lock (one run at a time, across processes); mark runs a crash left ``running`` failed;
+2. make sure the registry has an active entry: the first run registers ``[model]`` as the baseline;
+3. count approved cases since the last run that trained; too few: record a ``skipped`` run and stop;
+4. build examples (approved cases reviewed before the run started, plus the base corpus), split off
+   the held-out set by hash, deduplicate;
+5. fine-tune a new adapter (or full model) from ``[model]`` on all training examples;
+6. register the candidate; the active model and the candidate answer the held-out set through the
+   worker's own drafter factory; the gate decides; promote or reject, with the reasons;
+7. record the run (status, reason, sizes, metrics) and write its report folder.
+
+Any error after the run is recorded ends it ``failed`` with the error's type and message; the
+active model is never changed by a failed run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import update
+
+from dermvqa.config import Config
+from dermvqa.drafting.base import Drafter
+from dermvqa.drafting.factory import ModelSpec, create_drafter
+from dermvqa.storage import registry
+from dermvqa.storage.database import Database, open_database, upgrade
+from dermvqa.storage.image_store import ImageStore
+from dermvqa.storage.models import ModelRecord, TrainingRun, utcnow
+from training.examples import Example, split_examples
+from training.gate import GateThresholds, decide
+from training.sources import approved_cases, corpus_examples, count_new_approved, last_trained_at, source_counts
+
+logger = logging.getLogger(__name__)
+
+ACTOR = "training"
+INTERRUPTED = "interrupted: the process stopped before the run finished"
+LOCK_FILE = ".training.lock"
+DrafterFactory = Callable[[ModelSpec], Drafter]
+Trainer = Callable[..., Any]  # finetune.train's signature; returns a FinetuneResult
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_id: int | None
+    status: str  # skipped | promoted | rejected | failed
+    reason: str
+    report_dir: str | None = None
+    candidate_model_id: int | None = None
+
+
+@contextlib.contextmanager
+def run_lock(folder: Path) -> Iterator[bool]:
+    """An exclusive, non-blocking lock file; the OS releases it if the process dies."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / LOCK_FILE).open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _finish(db: Database, run_id: int, **values: Any) -> None:
+    with db.write() as session:
+        session.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(finished_at=utcnow(), **values))
+
+
+def _record_skip(db: Database, reason: str, new_cases: int = 0) -> RunOutcome:
+    now = utcnow()
+    with db.write() as session:
+        run = TrainingRun(started_at=now, finished_at=now, status="skipped", reason=reason, new_cases=new_cases)
+        session.add(run)
+        session.flush()
+        run_id = run.id
+    logger.info("training run %d skipped: %s", run_id, reason)
+    return RunOutcome(run_id, "skipped", reason)
+
+
+def run_pipeline(
+    config: Config,
+    *,
+    force: bool = False,
+    trigger: str = "manual",
+    drafter_factory: DrafterFactory | None = None,
+    trainer: Trainer | None = None,
+) -> RunOutcome:
+    """Run the learning loop once (see the module docstring); ``force`` ignores ``min_new_cases``."""
+    out_root = config.resolve_path(config.training.output_dir)
+    db = open_database(config.database_url, busy_timeout_ms=config.database.busy_timeout_ms)
+    try:
+        upgrade(db)
+        with run_lock(out_root) as locked:
+            if not locked:
+                return _record_skip(db, "another training run is in progress")
+            return _locked_run(config, db, out_root, force, trigger, drafter_factory, trainer)
+    finally:
+        db.dispose()
+
+
+def _locked_run(config: Config, db: Database, out_root: Path, force, trigger, factory, trainer) -> RunOutcome:
+    t = config.training
+    with db.write() as session:
+        # We hold the lock, so a run still marked running belongs to a process that died.
+        stale = session.execute(
+            update(TrainingRun)
+            .where(TrainingRun.status == "running")
+            .values(status="failed", reason=INTERRUPTED, finished_at=utcnow())
+        ).rowcount
+        m = config.model
+        registry.ensure_baseline(session, backend=m.backend, name=m.name, revision=m.revision)
+        new_cases = count_new_approved(session, last_trained_at(session))
+    if stale:
+        logger.warning("%d interrupted training run(s) marked failed", stale)
+    if new_cases < t.min_new_cases and not force:
+        reason = f"{new_cases} new approved case(s) since the last training; at least {t.min_new_cases} needed"
+        return _record_skip(db, reason, new_cases)
+
+    with db.write() as session:
+        run = TrainingRun(status="running", new_cases=new_cases)
+        session.add(run)
+        session.flush()
+        run_id, started_at = run.id, run.started_at
+        report_dir = out_root / f"run-{run_id:04d}"
+        run.report_dir = str(report_dir)
+    logger.info("training run %d started (%s, %d new approved cases)", run_id, trigger, new_cases)
+    report: dict[str, Any] = {"run_id": run_id, "trigger": trigger, "started_at": started_at.isoformat()}
+    try:
+        outcome = _train_and_gate(config, db, run_id, report_dir, started_at, report, factory, trainer)
+    except Exception as exc:
+        # Messages name files, ids and shapes, never patient text; the traceback goes to the log.
+        reason = f"failed: {type(exc).__name__}: {exc}"[:2000]
+        logger.exception("training run %d failed", run_id)
+        _finish(db, run_id, status="failed", reason=reason, metrics=_compact(report))
+        candidate_id = report.get("candidate", {}).get("model_id")
+        if candidate_id is not None:
+            with db.write() as session:
+                if session.get(ModelRecord, candidate_id).status == registry.CANDIDATE:
+                    registry.reject(session, candidate_id, reason=f"training run {run_id} failed", actor=ACTOR)
+        outcome = RunOutcome(run_id, "failed", reason, str(report_dir), candidate_id)
+    report.update(status=outcome.status, reason=outcome.reason, finished_at=utcnow().isoformat())
+    from training.report import write_report
+
+    write_report(report_dir, report)
+    return dataclasses.replace(outcome, report_dir=str(report_dir))
+
+
+def _compact(report: dict[str, Any]) -> dict[str, Any]:
+    """What the run row keeps: the report without per-case rows."""
+    out = {k: v for k, v in report.items() if k not in ("active", "candidate")}
+    for side in ("active", "candidate"):
+        if side in report:
+            out[side] = {k: v for k, v in report[side].items() if k != "per_case"}
+    return out
+
+
+def load_examples(config: Config, db: Database, until) -> list[Example]:
+    with db.read() as session:
+        examples = approved_cases(session, ImageStore(config.storage_dir), until=until)
+    t = config.training
+    if t.base_corpus:
+        corpus, _ = corpus_examples(
+            config.resolve_path(t.base_corpus),
+            config.resolve_path(t.base_corpus_images or "."),
+            prompt_id=config.model.prompt_id,
+        )
+        examples += corpus
+    return examples
+
+
+def _train_and_gate(config, db, run_id, report_dir, started_at, report, factory, trainer) -> RunOutcome:
+    from training.finetune import arguments_from_config
+    from training.finetune import train as finetune_train
+    from training.heldout import reference_copy_share
+
+    t = config.training
+    split = split_examples(load_examples(config, db, started_at), t.heldout_share)
+    train, heldout = split.train, split.heldout
+    report["data"] = {
+        "train_examples": len(train),
+        "heldout_examples": len(heldout),
+        "duplicates_dropped": split.duplicates_dropped,
+        "leaks_dropped": split.leaks_dropped,
+        "edited_answers": sum(e.edited for e in train),
+        "train_by_source": source_counts(train),
+        "heldout_by_source": source_counts(heldout),
+    }
+    with db.write() as session:
+        sizes = {"train_size": len(train), "heldout_size": len(heldout)}
+        session.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(**sizes))
+    if len(heldout) < t.gate_min_heldout or not train:
+        reason = (
+            f"held-out set has {len(heldout)} case(s), the gate needs {t.gate_min_heldout}"
+            if train
+            else "no training example"
+        )
+        _finish(db, run_id, status="skipped", reason=reason, metrics=_compact(report))
+        return RunOutcome(run_id, "skipped", reason)
+
+    margs, dargs, targs = arguments_from_config(config)
+    targs = dataclasses.replace(targs, output_dir=str(report_dir), progress=False)
+    result = (trainer or finetune_train)(margs, dargs, targs, train, heldout)
+    report["training"] = result.to_json()
+
+    with db.write() as session:
+        candidate = _register_candidate(session, config, result, run_id)
+        candidate_spec, active = registry.spec_of(candidate), registry.active_record(session)
+        active_spec = registry.spec_of(active)
+        session.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(candidate_model_id=candidate.id))
+    report["candidate"] = {"model_id": candidate_spec.registry_id}
+    report["active"] = {"model_id": active_spec.registry_id}
+
+    train_answers = [a for e in train for a in e.answers]
+    train_keys = [e.key for e in train for _ in e.answers]
+    references = [e.answers for e in heldout]
+    factory = factory or (lambda spec: create_drafter(spec, config.model))
+    scores = {}
+    for side, spec in (("active", active_spec), ("candidate", candidate_spec)):
+        scores[side] = _score_model(config, factory, spec, heldout, references, train_answers, train_keys)
+        report[side].update(summary=scores[side].summary(), per_case=list(scores[side].per_case))
+    report["reference_copy_share"] = reference_copy_share(references, train_answers)
+
+    thresholds = GateThresholds.from_config(t)
+    decision = decide(scores["candidate"].score, scores["active"].score, thresholds)
+    report["gate"] = {
+        "promote": decision.promote,
+        "thresholds": dataclasses.asdict(thresholds),
+        "checks": [dataclasses.asdict(c) for c in decision.checks],
+    }
+    status = "promoted" if decision.promote else "rejected"
+    with db.write() as session:
+        record = session.get(ModelRecord, candidate_spec.registry_id)
+        record.metrics = {"run_id": run_id, **scores["candidate"].summary()}
+        if decision.promote:
+            registry.promote(session, record.id, reason=f"run {run_id}: {decision.summary}", actor=ACTOR)
+        else:
+            registry.reject(session, record.id, reason=f"run {run_id}: {decision.summary}", actor=ACTOR)
+    _finish(db, run_id, status=status, reason=decision.summary, metrics=_compact(report))
+    logger.info("training run %d: %s (candidate #%d)", run_id, status, candidate_spec.registry_id)
+    return RunOutcome(run_id, status, decision.summary, candidate_model_id=candidate_spec.registry_id)
+
+
+def _register_candidate(session, config: Config, result, run_id: int) -> ModelRecord:
+    if result.method == "lora":
+        name, revision, adapter = config.model.name, config.model.revision, result.output_path
+    else:  # a full fine-tune is a complete model folder
+        name, revision, adapter = result.output_path, "main", None
+    return registry.register(
+        session, backend="hf", name=name, revision=revision, adapter_path=adapter, note=f"training run {run_id}"
+    )
+
+
+def _score_model(config: Config, factory, spec: ModelSpec, heldout: Sequence[Example], references, train_answers, keys):
+    from training.heldout import answer, score
+
+    drafter = factory(spec)
+    try:
+        answers, failed = answer(
+            drafter,
+            heldout,
+            max_pixels=config.storage.max_pixels,
+            max_side=config.storage.max_side_px,
+            batch_size=config.worker.batch_size,
+        )
+    finally:
+        drafter.close()
+    return score([e.key for e in heldout], answers, references, train_answers, keys, failed=failed)

@@ -1,0 +1,157 @@
+"""Where training examples come from: cases clinicians approved, and an optional base corpus.
+
+* An approved case (state ``approved`` or ``answered``) gives its photos (in order, from the image
+  store), the patient's description as the query, the prompt template it was drafted with, and the
+  clinician's final text as the answer (the edited text when they edited: the better target). A case
+  without a final text falls back to the text of its last approve/edit review.
+* A base corpus is a DermaVQA / MEDIQA-MAGIC JSON file plus its image folder; every English
+  reference answer of an encounter is a target. Encounters without an image file or an answer are
+  left out and counted.
+
+Only ids and counts are logged, never a query, an answer or a path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from dermvqa.data.challenge import load_encounters
+from dermvqa.data.image_files import resolve_images
+from dermvqa.storage.image_store import ImageStore
+from dermvqa.storage.models import Case, CaseImage, Review, TrainingRun
+from training.examples import Example
+
+logger = logging.getLogger(__name__)
+
+APPROVED_STATES = ("approved", "answered")
+TRAINED_STATUSES = ("promoted", "rejected")  # runs that trained on the data they saw
+
+
+@dataclass(frozen=True)
+class CorpusStats:
+    encounters: int
+    used: int
+    without_images: int
+    without_answers: int
+
+
+def _approved(until: dt.datetime | None):
+    query = select(Case).where(Case.state.in_(APPROVED_STATES))
+    if until is not None:
+        query = query.where((Case.reviewed_at.is_(None)) | (Case.reviewed_at <= until))
+    return query
+
+
+def approved_cases(session: Session, store: ImageStore, *, until: dt.datetime | None = None) -> list[Example]:
+    """Every approved case with a photo and an answer, as an example (reviewed up to ``until``)."""
+    cases = session.scalars(_approved(until).order_by(Case.id)).all()
+    ids = [c.id for c in cases]
+    images: dict[int, list[str]] = {}
+    for case_id, sha in session.execute(
+        select(CaseImage.case_id, CaseImage.sha256).where(CaseImage.case_id.in_(ids)).order_by(CaseImage.position)
+    ):
+        images.setdefault(case_id, []).append(sha)
+    reviews: dict[int, list[Review]] = {}
+    for review in session.scalars(
+        select(Review).where(Review.case_id.in_(ids), Review.action.in_(("approve", "edit"))).order_by(Review.id)
+    ):
+        reviews.setdefault(review.case_id, []).append(review)
+    examples, skipped = [], 0
+    for case in cases:
+        case_reviews = reviews.get(case.id, [])
+        answer = (case.final_text or "").strip() or next(
+            (r.final_text.strip() for r in reversed(case_reviews) if (r.final_text or "").strip()), ""
+        )
+        hashes = images.get(case.id, [])
+        if not answer or not hashes or not (case.description or "").strip():
+            skipped += 1
+            continue
+        examples.append(
+            Example(
+                key=f"case:{case.id}",
+                image_paths=tuple(str(store.path_for(h)) for h in hashes),
+                image_hashes=tuple(hashes),
+                query=case.description or "",
+                prompt_id=case.prompt_id,
+                answers=(answer,),
+                source="case",
+                edited=any(r.action == "edit" for r in case_reviews),
+            )
+        )
+    if skipped:
+        logger.info("%d approved case(s) left out: no photo, no description or no final text", skipped)
+    return examples
+
+
+def last_trained_at(session: Session) -> dt.datetime | None:
+    """When the last run that trained (promoted or rejected) took its data."""
+    return session.scalar(select(func.max(TrainingRun.started_at)).where(TrainingRun.status.in_(TRAINED_STATUSES)))
+
+
+def count_new_approved(session: Session, since: dt.datetime | None) -> int:
+    """Approved cases reviewed after ``since`` (all of them when None)."""
+    query = select(func.count()).select_from(Case).where(Case.state.in_(APPROVED_STATES))
+    if since is not None:
+        query = query.where(Case.reviewed_at > since)
+    return int(session.scalar(query) or 0)
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def corpus_examples(
+    json_path: str | Path, images_dir: str | Path, *, prompt_id: int
+) -> tuple[list[Example], CorpusStats]:
+    """Examples from a challenge-format JSON file and its image folder (English answers)."""
+    encounters = load_encounters(json_path)
+    examples: list[Example] = []
+    no_images = no_answers = 0
+    for enc in encounters:
+        paths = resolve_images(enc, images_dir)
+        answers = tuple(t.strip() for t in enc.reference_texts("en") if t.strip())
+        if not paths:
+            no_images += 1
+            continue
+        if not answers:
+            no_answers += 1
+            continue
+        examples.append(
+            Example(
+                key=f"corpus:{enc.encounter_id}",
+                image_paths=tuple(str(p) for p in paths),
+                image_hashes=tuple(_file_sha256(p) for p in paths),
+                query=enc.query_text("en"),
+                prompt_id=prompt_id,
+                answers=answers,
+                source="corpus",
+            )
+        )
+    stats = CorpusStats(len(encounters), len(examples), no_images, no_answers)
+    logger.info(
+        "base corpus: %d of %d encounters used (%d without images, %d without an English answer)",
+        stats.used,
+        stats.encounters,
+        stats.without_images,
+        stats.without_answers,
+    )
+    return examples, stats
+
+
+def source_counts(examples: Sequence[Example]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for e in examples:
+        counts[e.source] = counts.get(e.source, 0) + 1
+    return counts
