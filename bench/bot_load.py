@@ -118,14 +118,15 @@ def run(patients: int, rate: float, chats: int, pool: int, with_worker: bool = T
             stdout=logs,
             stderr=subprocess.STDOUT,
         )
-        worker_cmd = [sys.executable, str(ROOT / "bench" / "stub_worker.py"), str(config)]
-        worker = subprocess.Popen(
-            worker_cmd if with_worker else [sys.executable, "-c", "import time; time.sleep(3600)"],
-            cwd=ROOT,
-            env=env,
-            stdout=logs,
-            stderr=subprocess.STDOUT,
-        )
+        processes = {"bot": bot}
+        if with_worker:
+            processes["worker"] = subprocess.Popen(
+                [sys.executable, str(ROOT / "bench" / "stub_worker.py"), str(config)],
+                cwd=ROOT,
+                env=env,
+                stdout=logs,
+                stderr=subprocess.STDOUT,
+            )
         inbox = Inbox(server)
         inbox.start()
         users = list(range(10_000, 10_000 + patients))
@@ -141,7 +142,8 @@ def run(patients: int, rate: float, chats: int, pool: int, with_worker: bool = T
                 server.send_text(user, f"Itchy rash number {user} on the forearm for two weeks.")
             saved = inbox.wait(users, "Description saved", 120)
 
-            pids = {"bot": bot.pid, "worker": worker.pid, "telegram_and_patients": os.getpid()}
+            pids = {name: process.pid for name, process in processes.items()}
+            pids["telegram_and_patients"] = os.getpid()
             cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
             pressed: dict[int, float] = {}
             start = time.perf_counter()
@@ -160,9 +162,9 @@ def run(patients: int, rate: float, chats: int, pool: int, with_worker: bool = T
                 )
         finally:
             inbox.stop.set()
-            for process in (bot, worker):
+            for process in processes.values():
                 process.send_signal(signal.SIGTERM)
-            for process in (bot, worker):
+            for process in processes.values():
                 process.wait(60)
             logs.close()
         db = open_database(f"sqlite:///{folder / 'bot.sqlite3'}")

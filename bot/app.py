@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
-from collections import defaultdict
+from collections import Counter
 from collections.abc import Awaitable
 from typing import Any
 
@@ -46,18 +46,23 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
 
     def __init__(self, max_concurrent_updates: int) -> None:
         super().__init__(max_concurrent_updates)
-        self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._users: Counter[int] = Counter()  # updates holding or waiting for each chat's lock
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         chat = update.effective_chat if isinstance(update, Update) else None
         if chat is None:
             await coroutine
             return
-        lock = self._locks[chat.id]
-        async with lock:
-            await coroutine
-        if not lock.locked() and not getattr(lock, "_waiters", None):
-            self._locks.pop(chat.id, None)
+        lock = self._locks.setdefault(chat.id, asyncio.Lock())
+        self._users[chat.id] += 1
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            self._users[chat.id] -= 1
+            if not self._users[chat.id]:  # nobody else waits: forget the chat's lock
+                del self._users[chat.id], self._locks[chat.id]
 
     async def initialize(self) -> None:
         pass

@@ -27,8 +27,6 @@ from bot.clinician import ReviewState
 from bot.incoming import record_incoming
 from bot.patient import PatientState
 
-CLINICIAN_COMMANDS = ("queue", "case", "stats")
-
 
 def patient_conversation(clinicians: filters.BaseFilter) -> ConversationHandler:
     private = filters.ChatType.PRIVATE & ~clinicians

@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     if tiny:
         print(
             "\nNote: the draft came from a randomly initialised tiny model, so its text is meaningless; "
-            "the demo shows the flow. Run `make demo DEMO_ARGS=\"--model bczhou/tiny-llava-v1-hf\"` (with the "
+            'the demo shows the flow. Run `make demo DEMO_ARGS="--model bczhou/tiny-llava-v1-hf"` (with the '
             "weights available) for a real model."
         )
     print(

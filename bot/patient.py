@@ -122,17 +122,22 @@ async def _take_image(update, context, message: Message, file_id: str, unique_id
             logger.warning("photo download failed: %s", type(exc).__name__)
             await _reply(update, context, d.texts.download_failed())
             return
-        result = await d.call(
-            intake.add_photo,
-            d.db,
-            d.store,
-            update.effective_user.id,
-            data,
-            limits,
-            max_pixels=d.config.storage.max_pixels,
-            file_id=file_id,
-            file_unique_id=unique_id,
+        # Decoding and writing the file happen off the database thread; only the row goes through it.
+        stored = await asyncio.to_thread(
+            intake.store_photo, d.store, data, limits, max_pixels=d.config.storage.max_pixels
         )
+        if isinstance(stored, Refusal):
+            result = stored
+        else:
+            result = await d.call(
+                intake.attach_photo,
+                d.db,
+                update.effective_user.id,
+                stored,
+                limits,
+                file_id=file_id,
+                file_unique_id=unique_id,
+            )
     if message.caption:
         caption = await d.call(intake.add_description, d.db, update.effective_user.id, message.caption, limits)
         if isinstance(caption, Refusal):

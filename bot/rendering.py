@@ -25,7 +25,6 @@ from dermvqa.casework.posts import PostState
 from dermvqa.casework.review import CaseDetail, QueueItem, Stats
 from dermvqa.disclaimer import with_disclaimer
 from dermvqa.states import CaseState
-from dermvqa.storage.outbox import CASE_FAILED, REVIEW_REQUEST
 from dermvqa.triage import flag_label
 
 MESSAGE_LIMIT = 4096
@@ -150,7 +149,7 @@ def clinician_notice(kind: str, payload: dict[str, Any]) -> list[Part]:
             f"URGENT case #{payload['case_id']} submitted ({', '.join(payload.get('flags', []))}). "
             "The patient was told to seek urgent in-person care; its draft is first in the queue."
         )
-    if kind == CASE_FAILED:
+    if kind == kinds.CASE_FAILED:
         return text_parts(f"Drafting failed: {payload.get('reason', 'unknown error')}")
     raise ValueError(f"not a clinician notice: {kind}")
 
@@ -188,10 +187,6 @@ def patient_message(kind: str, payload: dict[str, Any], texts: Texts) -> list[Pa
     if kind == kinds.DELETED:
         return text_parts(texts.deleted())
     raise ValueError(f"not a patient message: {kind}")
-
-
-def needs_case_detail(kind: str) -> bool:
-    return kind == REVIEW_REQUEST
 
 
 # -- views for commands -------------------------------------------------------------------------

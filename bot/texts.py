@@ -15,7 +15,6 @@ class Texts:
     service_name: str
     disclaimer: str
     max_photos: int
-    max_file_mb: float
     max_description_chars: int
 
     @classmethod
@@ -24,7 +23,6 @@ class Texts:
             bot.service_name,
             bot.disclaimer,
             intake.max_photos,
-            intake.max_file_bytes / 1e6,
             intake.max_description_chars,
         )
 

@@ -258,6 +258,13 @@ def _section_classes() -> dict[str, type]:
     return {name: hints[name] for name in SECTIONS}
 
 
+# Number fields: the value types accepted (strings come from environment variables) and their name.
+_NUMBERS: dict[type, tuple[tuple[type, ...], str]] = {
+    int: ((int, str), "an integer"),
+    float: ((int, float, str), "a number"),
+}
+
+
 def _convert(value: Any, hint: Any, key: str) -> Any:
     """Convert a TOML (or env string) value to the field's type, or raise ConfigError naming the key."""
     origin = get_origin(hint)
@@ -274,29 +281,19 @@ def _convert(value: Any, hint: Any, key: str) -> Any:
         if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
             return value.lower() in ("1", "true", "yes", "on")
         raise ConfigError(f"{key}: expected true or false, got {value!r}")
-    if hint is int:
-        if isinstance(value, bool):
-            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if hint in _NUMBERS:
+        accepted, what = _NUMBERS[hint]
+        if isinstance(value, bool) or not isinstance(value, accepted):
+            raise ConfigError(f"{key}: expected {what}, got {value!r}")
         try:
-            return int(value) if isinstance(value, int | str) else _fail()
-        except (ValueError, TypeError):
-            raise ConfigError(f"{key}: expected an integer, got {value!r}") from None
-    if hint is float:
-        if isinstance(value, bool):
-            raise ConfigError(f"{key}: expected a number, got {value!r}")
-        try:
-            return float(value) if isinstance(value, int | float | str) else _fail()
-        except (ValueError, TypeError):
-            raise ConfigError(f"{key}: expected a number, got {value!r}") from None
+            return hint(value)
+        except ValueError:
+            raise ConfigError(f"{key}: expected {what}, got {value!r}") from None
     if hint is str:
         if not isinstance(value, str):
             raise ConfigError(f"{key}: expected a string, got {value!r}")
         return value
     raise ConfigError(f"{key}: unsupported type {hint!r}")  # pragma: no cover - programming error
-
-
-def _fail() -> Any:
-    raise TypeError
 
 
 def _build_section(cls: type, raw: Mapping[str, Any], name: str) -> Any:

@@ -56,11 +56,3 @@ class PermanentDraftingError(DraftingError):
 
 class InvalidTransition(DermError):
     """A case or job state change that the state machine does not allow."""
-
-
-class StaleStateError(DermError):
-    """A compare-and-set lost: the row was no longer in the state the caller expected."""
-
-
-class NotAuthorised(DermError):
-    """A user tried an action reserved for clinicians."""

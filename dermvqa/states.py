@@ -31,8 +31,6 @@ class CaseState(enum.StrEnum):
     FAILED = "failed"  # drafting gave up; clinicians can see it and regenerate
 
 
-FINAL_CASE_STATES = frozenset({CaseState.ANSWERED, CaseState.REJECTED, CaseState.WITHDRAWN})
-
 CASE_TRANSITIONS: dict[CaseState, frozenset[CaseState]] = {
     CaseState.COLLECTING: frozenset({CaseState.QUEUED, CaseState.WITHDRAWN}),
     CaseState.QUEUED: frozenset({CaseState.DRAFTING, CaseState.WITHDRAWN, CaseState.FAILED}),
@@ -83,6 +81,12 @@ JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.FAILED: frozenset(),
     JobState.CANCELLED: frozenset(),
 }
+
+
+def job_sources(target: JobState | str) -> frozenset[JobState]:
+    """Every job state from which ``target`` may be reached."""
+    target = JobState(target)
+    return frozenset(s for s, allowed in JOB_TRANSITIONS.items() if target in allowed)
 
 
 def check_job_transition(current: JobState | str, target: JobState | str) -> JobState:

@@ -453,35 +453,23 @@ class BotApi(FakeBotState):
         return message
 
     def _send_photo(self, params: Params) -> dict[str, Any]:
-        chat = self._target_chat(params)
-        raw, plain, entities = self._caption(params)
-        markup = self._reply_markup(params)
-        reply_to = self._reply_target(params, chat)
-        sizes, upload_size = self._photo_input(params.raw("photo"), params.files, "photo")
-        content: dict[str, Any] = {"photo": sizes}
-        self._with_text(content, "caption", plain, entities, "caption_entities")
-        message = self._bot_message(chat, content, markup=markup, reply_to=reply_to, raw={"caption": raw})
-        self._record(
-            "sendPhoto",
-            message,
-            reply_markup=markup,
-            parse_mode=params.get_str("parse_mode"),
-            disable_notification=params.get_bool("disable_notification"),
-            upload_size=upload_size,
-        )
-        return message
+        return self._send_file(params, "sendPhoto", "photo", self._photo_input)
 
     def _send_document(self, params: Params) -> dict[str, Any]:
+        return self._send_file(params, "sendDocument", "document", self._document_input)
+
+    def _send_file(self, params: Params, method: str, field: str, read_input) -> dict[str, Any]:
+        """sendPhoto / sendDocument: a file (uploaded or by file_id) with an optional caption."""
         chat = self._target_chat(params)
         raw, plain, entities = self._caption(params)
         markup = self._reply_markup(params)
         reply_to = self._reply_target(params, chat)
-        document, upload_size = self._document_input(params.raw("document"), params.files, "document")
-        content: dict[str, Any] = {"document": document}
+        value, upload_size = read_input(params.raw(field), params.files, field)
+        content: dict[str, Any] = {field: value}
         self._with_text(content, "caption", plain, entities, "caption_entities")
         message = self._bot_message(chat, content, markup=markup, reply_to=reply_to, raw={"caption": raw})
         self._record(
-            "sendDocument",
+            method,
             message,
             reply_markup=markup,
             parse_mode=params.get_str("parse_mode"),

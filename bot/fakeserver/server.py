@@ -38,6 +38,7 @@ import ipaddress
 import json
 import logging
 import socket
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -240,6 +241,13 @@ class _HTTPServer(ThreadingHTTPServer):
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that hung up (a bot shutting down) is not an error worth a traceback on stderr."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            logger.debug("client %s went away", client_address)
+            return
+        super().handle_error(request, client_address)
 
     def track(self, connection: socket.socket) -> None:
         with self._connections_lock:

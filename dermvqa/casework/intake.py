@@ -22,7 +22,7 @@ from dermvqa.queue.jobs import cancel_for_case
 from dermvqa.states import WITHDRAWABLE, CaseState
 from dermvqa.storage.cases import transition
 from dermvqa.storage.database import Database
-from dermvqa.storage.image_store import ImageStore
+from dermvqa.storage.image_store import ImageStore, StoredImage
 from dermvqa.storage.intake import (
     add_image,
     collecting_case,
@@ -130,24 +130,27 @@ def _consenting_patient(session, user_id: int) -> Patient:
     return patient
 
 
-def add_photo(
-    db: Database,
-    store: ImageStore,
-    user_id: int,
-    data: bytes,
-    limits: IntakeConfig,
-    *,
-    max_pixels: int,
-    file_id: str | None = None,
-    file_unique_id: str | None = None,
-) -> Added | Refusal:
-    """Validate and store one photo on the patient's open case (opening one if needed)."""
+def store_photo(store: ImageStore, data: bytes, limits: IntakeConfig, *, max_pixels: int) -> StoredImage | Refusal:
+    """Check a photo's size, decode it in full and store its file (no database: decoding a large
+    photo must not hold up anyone's transaction)."""
     if len(data) > limits.max_file_bytes:
         return Refusal("file_too_large", limits.max_file_bytes)
     try:
-        stored = store.put(data, max_pixels=max_pixels)
+        return store.put(data, max_pixels=max_pixels)
     except ImageError as exc:
         return Refusal("not_an_image", detail=str(exc))
+
+
+def attach_photo(
+    db: Database,
+    user_id: int,
+    stored: StoredImage,
+    limits: IntakeConfig,
+    *,
+    file_id: str | None = None,
+    file_unique_id: str | None = None,
+) -> Added | Refusal:
+    """Add a stored photo to the patient's open case (opening one if needed), within the limit."""
     with db.write() as session:
         patient = _consenting_patient(session, user_id)
         case = open_case(session, patient.id, language=patient.language)

@@ -7,12 +7,14 @@ for the clinicians: the sender copies it to each review recipient first.
 
 from __future__ import annotations
 
-from dermvqa.storage.outbox import CASE_FAILED, REVIEW_REQUEST
+# Written by the core worker (dermvqa.storage), named here with the rest.
+from dermvqa.storage.outbox import ANSWER as ANSWER
+from dermvqa.storage.outbox import CASE_FAILED as CASE_FAILED
+from dermvqa.storage.outbox import REVIEW_REQUEST as REVIEW_REQUEST
 
 # To the patient
 CASE_RECEIVED = "case_received"  # acknowledgement with the case number
 URGENT_ADVICE = "urgent_advice"  # seek urgent in-person care now
-ANSWER = "answer"  # the clinician-approved answer, with the disclaimer
 REJECTED = "rejected"  # kind template recommending an in-person consultation
 WITHDRAWN = "withdrawn"  # the patient's cancellation confirmed
 DELETED = "deleted"  # the patient's data erased
@@ -21,5 +23,4 @@ DELETED = "deleted"  # the patient's data erased
 URGENT_ALERT = "urgent_alert"
 REVIEW_UPDATE = "review_update"  # edit a review post: outcome, buttons removed
 
-CLINICIAN_KINDS = frozenset({REVIEW_REQUEST, CASE_FAILED, URGENT_ALERT})
 PATIENT_KINDS = frozenset({CASE_RECEIVED, URGENT_ADVICE, ANSWER, REJECTED, WITHDRAWN, DELETED})

@@ -18,7 +18,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from dermvqa.queue.retry import GiveUp, RetryPolicy, decide, describe
-from dermvqa.states import CaseState, JobState
+from dermvqa.states import CaseState, JobState, job_sources
 from dermvqa.storage.cases import mark_failed, transition, transition_many
 from dermvqa.storage.database import Database
 from dermvqa.storage.models import Job
@@ -197,7 +197,7 @@ def cancel_for_case(session: Session, case_id: int, reason: str, now: dt.datetim
     """Cancel a case's queued or running jobs (the patient withdrew or deleted their data)."""
     result = session.execute(
         update(Job)
-        .where(Job.case_id == case_id, Job.state.in_([JobState.QUEUED, JobState.RUNNING]))
+        .where(Job.case_id == case_id, Job.state.in_(list(job_sources(JobState.CANCELLED))))
         .values(state=JobState.CANCELLED, finished_at=now, worker_id=None, lease_expires_at=None, last_error=reason)
     )
     return result.rowcount or 0

@@ -57,10 +57,6 @@ class Database:
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(write_engine, expire_on_commit=False)
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.engine.dialect.name == "sqlite"
-
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A transaction that will write: committed on success, rolled back on any error."""

@@ -17,7 +17,7 @@ from dermvqa.storage.cases import transition
 from dermvqa.storage.conversation import record_outgoing
 from dermvqa.storage.database import Database
 from dermvqa.storage.models import OutboxMessage, utcnow
-from dermvqa.storage.outbox import add_message
+from dermvqa.storage.outbox import ANSWER, add_message
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 
@@ -129,7 +129,7 @@ def record_outcomes(db: Database, outcomes: list[RowOutcome], *, max_attempts: i
                     )
             if o.done:
                 row.state, row.sent_at = SENT, now
-                if o.row.kind == "answer" and o.row.case_id is not None:
+                if o.row.kind == ANSWER and o.row.case_id is not None:
                     transition(
                         session, o.row.case_id, CaseState.ANSWERED, expected=[CaseState.APPROVED], answered_at=now
                     )

@@ -49,8 +49,7 @@ def save_draft(
             # Withdrawn or deleted meanwhile: the draft is not wanted.
             mark_cancelled(session, job, worker_id, now, f"case is {state or 'gone'}")
             return SaveOutcome(False, reason=f"case is {state or 'gone'}")
-        if not mark_done(session, job, worker_id, now):
-            session.rollback()
+        if not mark_done(session, job, worker_id, now):  # wrote nothing: the job is another worker's
             return SaveOutcome(False, reason="lease lost: another worker owns the job")
         draft = Draft(
             case_id=job.case_id,

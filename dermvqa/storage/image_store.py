@@ -11,6 +11,7 @@ import hashlib
 import io
 import logging
 import os
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,7 +64,8 @@ class ImageStore:
         path = self.path_for(sha)
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{sha}.{os.getpid()}.tmp")
+            # A name of its own: the same photo may be stored by two threads or processes at once.
+            tmp = path.with_name(f"{sha}.{uuid.uuid4().hex}.tmp")
             with tmp.open("wb") as handle:
                 handle.write(data)
                 handle.flush()

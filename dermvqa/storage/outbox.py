@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from dermvqa.storage.models import OutboxMessage
 
 REVIEW_REQUEST = "review_request"
+ANSWER = "answer"  # delivering it makes its case answered (dermvqa.storage.delivery)
 CASE_FAILED = "case_failed"
 
 

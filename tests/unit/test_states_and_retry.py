@@ -47,6 +47,13 @@ def test_sources_are_the_inverse_of_the_table():
     assert CaseState.APPROVED not in case_sources("withdrawn")
 
 
+def test_job_sources():
+    from dermvqa.states import job_sources
+
+    assert job_sources("cancelled") == {JobState.QUEUED, JobState.RUNNING}
+    assert job_sources("done") == {JobState.RUNNING}
+
+
 def test_job_transitions():
     assert check_job_transition("queued", "running") == JobState.RUNNING
     with pytest.raises(InvalidTransition):
