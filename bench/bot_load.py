@@ -1,6 +1,6 @@
 """Benchmark: N patients press Submit at once; how fast is each one acknowledged?
 
-    python bench/bot_load.py [--patients 200] [--rate 1000]
+    python bench/bot_load.py [--patients 200] [--rate 1000] [--encryption on|off|both] [--rounds 3]
 
 Processes as deployed: the bot is the real ``dermbot bot`` process and a worker process drafts
 with the scripted drafter (no model, ``bench/stub_worker.py``), both on one SQLite file; this
@@ -12,6 +12,17 @@ recorded there (a thread stamps every sent message as it appears, every 2 ms). `
 bot's AIORateLimiter overall limit in messages per second: Telegram allows about 30, which bounds
 real latency for a crowd; the goal (p95 under 1 s, nothing lost) is for the bot's own work.
 
+Drafting throughput: from the first Submit press until the clinician (chat 900) has been sent the
+review post with the draft of every case (the worker drafts, the bot's outbox delivers), in drafts/s.
+
+``--encryption``: ``on`` (the default) runs the service as deployed, SQLCipher database and encrypted
+photos; ``off`` runs ``bench/plain_bot.py`` (the same BotService, database and photo store opened with
+``encrypt=False``) and ``stub_worker.py --plain``; ``both`` runs ``--rounds`` rounds of each, alternating
+(on, off, then off, on, ...: cancels order effects), each round on fresh files and a fresh fake server,
+and reports per mode (latencies pooled over rounds, CPU and drafts/s as means per round) and the
+ratios on/off (> 1: encryption is slower or costs more CPU; drafts/s < 1: fewer with encryption).
+After each run the files at rest are checked: plain SQLite and JPEG files exactly in the off mode.
+
 Prints one JSON line.
 """
 
@@ -21,6 +32,7 @@ import argparse
 import io
 import json
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -31,14 +43,32 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # fake_telegram/ lives beside the installed packages
+
 from PIL import Image
 from sqlalchemy import func, select
 
-from bot.fakeserver import FakeTelegramServer
 from dermvqa.storage.database import open_database
+from dermvqa.storage.keys import load_data_key, use_ephemeral_key
 from dermvqa.storage.models import Case
+from fake_telegram import FakeTelegramServer
 
-ROOT = Path(__file__).resolve().parents[1]
+CLINICIAN = 900
+CASE_HEAD = re.compile(r"Case #(\d+)")  # bot.rendering.review_post: the first line
+DRAFT_MARK = "Draft (model "  # ... and the draft's heading
+SQLITE_HEADER = b"SQLite format 3\x00"
+JPEG_MAGIC = b"\xff\xd8\xff"
+ROUND_FIELDS = (
+    "encryption",
+    "cases_submitted",
+    "acks",
+    "drafts",
+    "p95_s",
+    "max_s",
+    "drafts_per_s",
+    "cpu_s_during_submits",
+)
 
 
 def photo() -> bytes:
@@ -72,7 +102,11 @@ class Inbox(threading.Thread):
         with self.lock:
             return next(((t, r) for t, r in self.by_chat[chat] if needle in (r.get("plain_text") or "")), None)
 
-    def wait(self, chats: list[int], needle: str, timeout: float) -> dict[int, tuple[float, dict]]:
+    def wait(
+        self, chats: list[int], needle: str, timeout: float, require_all: bool = True
+    ) -> dict[int, tuple[float, dict]]:
+        """First message with ``needle`` per chat; past ``timeout``: TimeoutError, or (``require_all``
+        false) the chats found so far."""
         deadline = time.monotonic() + timeout
         found: dict[int, tuple[float, dict]] = {}
         while len(found) < len(chats):
@@ -80,9 +114,26 @@ class Inbox(threading.Thread):
                 if chat not in found and (hit := self.find(chat, needle)):
                     found[chat] = hit
             if time.monotonic() > deadline:
+                if not require_all:
+                    return found
                 raise TimeoutError(f"{len(chats) - len(found)} chats never got {needle!r}")
             time.sleep(0.01)
         return found
+
+    def review_posts(self, chat: int, cases: int, timeout: float) -> dict[int, float]:
+        """When each case's review post with a draft was first sent to ``chat``, by case number (up to
+        ``cases`` of them, or what arrived before ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.lock:
+                posts: dict[int, float] = {}
+                for t, record in self.by_chat[chat]:
+                    text = record.get("plain_text") or ""
+                    if DRAFT_MARK in text and (case := CASE_HEAD.match(text)):
+                        posts.setdefault(int(case.group(1)), t)
+            if len(posts) >= cases or time.monotonic() > deadline:
+                return posts
+            time.sleep(0.01)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -98,21 +149,44 @@ def write_config(folder: Path, server: FakeTelegramServer, rate: float, chats: i
         f'[telegram]\nbase_url = "{server.base_url}"\nbase_file_url = "{server.base_file_url}"\n'
         f"poll_timeout_s = 1\nrate_overall_per_second = {rate}\nrate_group_per_minute = 100000.0\n"
         f"concurrent_chats = {chats}\nconnection_pool_size = {pool}\n"
-        "[review]\nclinician_ids = [900]\n[bot]\noutbox_poll_seconds = 0.05\n"
+        f"[review]\nclinician_ids = [{CLINICIAN}]\n[bot]\noutbox_poll_seconds = 0.05\n"
         "[worker]\npoll_seconds = 0.05\nbatch_size = 8\n",
         encoding="utf-8",
     )
     return path
 
 
-def run(patients: int, rate: float, chats: int, pool: int, with_worker: bool = True) -> dict:
+def check_at_rest(folder: Path, encrypted: bool) -> None:
+    """The database file and the stored photos are plain exactly when encryption is off."""
+    db_plain = (folder / "bot.sqlite3").read_bytes()[: len(SQLITE_HEADER)] == SQLITE_HEADER
+    photos = [p for p in (folder / "images").rglob("*") if p.is_file() and not p.name.endswith(".tmp")]
+    photos_plain = [p.read_bytes()[: len(JPEG_MAGIC)] == JPEG_MAGIC for p in photos]
+    if not photos or db_plain == encrypted or any(photos_plain) == encrypted or len(set(photos_plain)) > 1:
+        raise RuntimeError(
+            f"encryption {'on' if encrypted else 'off'}, but database plain: {db_plain}, "
+            f"photos plain: {sum(photos_plain)} of {len(photos)}"
+        )
+
+
+def run(
+    patients: int,
+    rate: float,
+    chats: int,
+    pool: int,
+    with_worker: bool = True,
+    encrypted: bool = True,
+    keep_latencies: bool = False,
+) -> dict:
     with tempfile.TemporaryDirectory(prefix="dermbot-load-") as tmp, FakeTelegramServer() as server:
         folder = Path(tmp)
         config = write_config(folder, server, rate, chats, pool)
         env = {**os.environ, "DERMBOT_TELEGRAM_TOKEN": server.token}
         logs = (folder / "bot.log").open("w")
+        bot_command = ["-m", "bot.cli", "--config", str(config), "bot"]
+        if not encrypted:
+            bot_command = [str(ROOT / "bench" / "plain_bot.py"), str(config)]
         bot = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "--config", str(config), "bot"],
+            [sys.executable, *bot_command],
             cwd=ROOT,
             env=env,
             stdout=logs,
@@ -121,7 +195,8 @@ def run(patients: int, rate: float, chats: int, pool: int, with_worker: bool = T
         processes = {"bot": bot}
         if with_worker:
             processes["worker"] = subprocess.Popen(
-                [sys.executable, str(ROOT / "bench" / "stub_worker.py"), str(config)],
+                [sys.executable, str(ROOT / "bench" / "stub_worker.py"), str(config)]
+                + ([] if encrypted else ["--plain"]),
                 cwd=ROOT,
                 env=env,
                 stdout=logs,
@@ -150,14 +225,17 @@ def run(patients: int, rate: float, chats: int, pool: int, with_worker: bool = T
             for user in users:
                 server.press_button(user, saved[user][1], "submit")
                 pressed[user] = time.perf_counter()
-            acks = inbox.wait(users, "Your case number is #", 300)
+            acks = inbox.wait(users, "Your case number is #", 300, require_all=False)
             cpu = {name: round(cpu_seconds(pid) - cpu_before[name], 2) for name, pid in pids.items()}
+            if not acks:
+                raise TimeoutError("no patient was acknowledged")
             wall = max(t for t, _ in acks.values()) - start
-            latencies = sorted(acks[u][0] - pressed[u] for u in users)
+            latencies = sorted(acks[u][0] - pressed[u] for u in acks)
+            drafts = inbox.review_posts(CLINICIAN, patients, 300) if with_worker else {}
             time.sleep(0.5)
             with inbox.lock:
                 duplicates = sum(
-                    sum("Your case number is" in (r.get("plain_text") or "") for _, r in inbox.by_chat[u]) - 1
+                    max(0, sum("Your case number is" in (r.get("plain_text") or "") for _, r in inbox.by_chat[u]) - 1)
                     for u in users
                 )
         finally:
@@ -167,14 +245,18 @@ def run(patients: int, rate: float, chats: int, pool: int, with_worker: bool = T
             for process in processes.values():
                 process.wait(60)
             logs.close()
-        db = open_database(f"sqlite:///{folder / 'bot.sqlite3'}")
+        db = open_database(f"sqlite:///{folder / 'bot.sqlite3'}", key=load_data_key(), encrypt=encrypted)
         with db.read() as session:
             submitted = session.scalar(select(func.count()).select_from(Case).where(Case.submitted_at.is_not(None)))
         db.dispose()
-    return {
+        check_at_rest(folder, encrypted)
+    result = {
         "bench": "bot_load",
         "patients": patients,
-        "processes": "dermbot bot" + (" + stub worker" if with_worker else "") + ", SQLite, fake Bot API over HTTP",
+        "encryption": "on" if encrypted else "off",
+        "processes": ("dermbot bot" if encrypted else "bench/plain_bot.py")
+        + (" + stub worker" if with_worker else "")
+        + ", SQLite, fake Bot API over HTTP",
         "rate_limit_per_s": rate,
         "concurrent_chats": chats,
         "connection_pool_size": pool,
@@ -189,6 +271,65 @@ def run(patients: int, rate: float, chats: int, pool: int, with_worker: bool = T
         "goal_p95_s": 1.0,
         "cpu_s_during_submits": cpu,
     }
+    if with_worker:
+        drafted_wall = max(drafts.values(), default=start) - start
+        result["drafts"] = len(drafts)
+        result["drafts_per_s"] = round(len(drafts) / drafted_wall, 2) if drafts else 0.0
+    if keep_latencies:
+        result["latencies_s"] = latencies
+    return result
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The same rank as the single run's p95 (``int(q * (n - 1))``)."""
+    ordered = sorted(values)
+    return ordered[int(q * (len(ordered) - 1))]
+
+
+def compare(patients: int, rate: float, chats: int, pool: int, with_worker: bool, rounds: int) -> dict:
+    """``rounds`` runs with encryption on and as many off, alternating; per mode and the ratios on/off."""
+    modes = ("on", "off")
+    runs: list[dict] = []
+    for r in range(rounds):
+        for mode in modes if r % 2 == 0 else reversed(modes):
+            runs.append(run(patients, rate, chats, pool, with_worker, encrypted=mode == "on", keep_latencies=True))
+    latencies: dict[str, list[float]] = {m: [] for m in modes}
+    for one in runs:
+        latencies[one["encryption"]] += one.pop("latencies_s")
+    per_mode = {}
+    for mode in modes:
+        mine = [one for one in runs if one["encryption"] == mode]
+        per_mode[mode] = {
+            "ack_p50_s": round(percentile(latencies[mode], 0.5), 4),
+            "ack_p95_s": round(percentile(latencies[mode], 0.95), 4),
+            "ack_max_s": round(max(latencies[mode]), 4),
+            "bot_cpu_s": round(statistics.fmean(one["cpu_s_during_submits"]["bot"] for one in mine), 3),
+            "cases_per_s": round(statistics.fmean(one["cases_per_s"] for one in mine), 2),
+        }
+        if with_worker:
+            per_mode[mode]["worker_cpu_s"] = round(
+                statistics.fmean(one["cpu_s_during_submits"]["worker"] for one in mine), 3
+            )
+            per_mode[mode]["drafts_per_s"] = round(statistics.fmean(one["drafts_per_s"] for one in mine), 2)
+    on, off = per_mode["on"], per_mode["off"]
+    lost = sum(one["patients"] - min(one["acks"], one["cases_submitted"]) for one in runs)
+    if with_worker:
+        lost += sum(one["patients"] - one["drafts"] for one in runs)
+    return {
+        "bench": "bot_load_encryption",
+        "patients": patients,
+        "rounds_per_mode": rounds,
+        "order": [one["encryption"] for one in runs],
+        "rate_limit_per_s": rate,
+        "concurrent_chats": chats,
+        "connection_pool_size": pool,
+        "worker": "stub (scripted drafter)" if with_worker else "none",
+        **per_mode,
+        "ratios_on_over_off": {name: round(on[name] / off[name], 3) if off[name] else None for name in on},
+        "lost": lost,
+        "duplicated": sum(one["duplicate_acks"] for one in runs),
+        "rounds": [{k: one[k] for k in ROUND_FIELDS if k in one} for one in runs],
+    }
 
 
 def main() -> None:
@@ -198,8 +339,20 @@ def main() -> None:
     parser.add_argument("--concurrent-chats", type=int, default=16, help="[telegram] concurrent_chats")
     parser.add_argument("--pool", type=int, default=8, help="[telegram] connection_pool_size")
     parser.add_argument("--no-worker", action="store_true", help="no drafting: only intake and acknowledgements")
+    parser.add_argument(
+        "--encryption",
+        choices=("on", "off", "both"),
+        default="on",
+        help="at rest: on (as deployed), off (bench/plain_bot.py), or both alternating",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="with --encryption both: rounds per mode")
     args = parser.parse_args()
-    print(json.dumps(run(args.patients, args.rate, args.concurrent_chats, args.pool, not args.no_worker)))
+    use_ephemeral_key()  # throwaway data; the bot and worker processes inherit the key
+    sizes = (args.patients, args.rate, args.concurrent_chats, args.pool, not args.no_worker)
+    if args.encryption == "both":
+        print(json.dumps(compare(*sizes, rounds=args.rounds)))
+    else:
+        print(json.dumps(run(*sizes, encrypted=args.encryption == "on")))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,9 @@
 """Benchmark: drafting throughput of the real worker at batch sizes 1, 2, 4 and 8.
 
-    python bench/drafting.py [--cases 16] [--new-tokens 64] [--batch-sizes 1,2,4,8]
+    python bench/drafting.py [--cases 16] [--new-tokens 64] [--batch-sizes 1,2,4,8] [--plain]
+
+``--plain``: the database and the photo store unencrypted (to measure what encryption at rest costs;
+the service always encrypts).
 
 The model is fixed: the ``bench`` geometry of ``dermvqa make-tiny-model`` (a random LLaVA of about
 100M parameters: CLIP 6 layers/384 at 224 px, Llama 12 layers/768, vocabulary 8192), float32 on
@@ -30,6 +33,7 @@ from dermvqa.drafting.tiny_model import make_tiny_model
 from dermvqa.storage.database import open_database, upgrade
 from dermvqa.storage.image_store import ImageStore
 from dermvqa.storage.intake import add_image, ensure_patient, open_case, submit_case
+from dermvqa.storage.keys import load_data_key, use_ephemeral_key
 from dermvqa.worker import Worker
 
 
@@ -39,7 +43,9 @@ def photo(seed: int) -> bytes:
     return buf.getvalue()
 
 
-def run_batch_size(root: Path, model_dir: Path, batch_size: int, cases: int, new_tokens: int) -> dict:
+def run_batch_size(
+    root: Path, model_dir: Path, batch_size: int, cases: int, new_tokens: int, encrypt: bool = True
+) -> dict:
     folder = root / f"b{batch_size}"
     folder.mkdir()
     (folder / "config.toml").write_text(
@@ -48,9 +54,10 @@ def run_batch_size(root: Path, model_dir: Path, batch_size: int, cases: int, new
         f"[worker]\nbatch_size = {batch_size}\n"
     )
     config = load_config(folder / "config.toml", environ={})
-    db = open_database(config.database_url)
+    key = load_data_key(config) if encrypt else None
+    db = open_database(config.database_url, key=key, encrypt=encrypt)
     upgrade(db)
-    store = ImageStore(config.storage_dir)
+    store = ImageStore(config.storage_dir, key, encrypt=encrypt)
     with db.write() as session:
         for i in range(cases):
             patient = ensure_patient(session, i + 1, i + 1)
@@ -90,16 +97,19 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=16)
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--batch-sizes", default="1,2,4,8")
+    parser.add_argument("--plain", action="store_true", help="no encryption at rest (to measure its cost)")
     args = parser.parse_args()
+    use_ephemeral_key()  # throwaway data, encrypted as in service
     with tempfile.TemporaryDirectory(prefix="dermbot-bench-") as tmp:
         root = Path(tmp)
         model_dir = make_tiny_model(root / "model", "bench")
         params = json.loads((model_dir / "dermbot_tiny_model.json").read_text())["parameters"]
         # Warm-up (allocator, kernels) so batch size 1 is not charged for it.
         (root / "warmup").mkdir()
-        run_batch_size(root / "warmup", model_dir, 2, 2, 4)
+        run_batch_size(root / "warmup", model_dir, 2, 2, 4, not args.plain)
         rows = [
-            run_batch_size(root, model_dir, int(b), args.cases, args.new_tokens) for b in args.batch_sizes.split(",")
+            run_batch_size(root, model_dir, int(b), args.cases, args.new_tokens, not args.plain)
+            for b in args.batch_sizes.split(",")
         ]
     by_size = {r["batch_size"]: r for r in rows}
     speedup = by_size[8]["drafts_per_s"] / by_size[1]["drafts_per_s"] if 1 in by_size and 8 in by_size else None
@@ -111,6 +121,7 @@ def main() -> None:
                 "parameters": params,
                 "device": "cpu",
                 "dtype": "float32",
+                "encrypted_at_rest": not args.plain,
                 "cases": args.cases,
                 "new_tokens_per_draft": args.new_tokens,
                 "results": rows,

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import traceback
 from collections import Counter
 from collections.abc import Awaitable
+from pathlib import Path
 from typing import Any
 
 from telegram import BotCommand, Update
@@ -24,10 +26,15 @@ from bot.delivery import OutboxSender
 from bot.deps import KEY, Deps
 from bot.incoming import IncomingRecorder
 from bot.replies import reply
+from bot.room import RoomGuard
+from bot.roster import ClinicianRoster
 from bot.texts import Texts
+from bot.watchdog import Watchdog
+from bot.webhook import GUARDED_LOGGERS, WebhookLogGuard, WebhookSettings, read_secret, refusal_reason, webhook_settings
 from dermvqa.config import Config
 from dermvqa.storage.database import Database
 from dermvqa.storage.image_store import ImageStore
+from dermvqa.storage.keys import load_data_key
 
 logger = logging.getLogger(__name__)
 
@@ -36,28 +43,39 @@ PATIENT_COMMANDS = [
     BotCommand("done", "Submit the case"),
     BotCommand("status", "Your cases"),
     BotCommand("cancel", "Withdraw your latest case"),
+    BotCommand("privacy", "What you agreed to, how long data is kept"),
     BotCommand("delete", "Delete all your data"),
     BotCommand("help", "Help"),
 ]
 
 
 class PerChatUpdateProcessor(BaseUpdateProcessor):
-    """Concurrent across chats, in order within a chat (a description is saved before Submit)."""
+    """Concurrent across chats, in order within a chat (a description is saved before Submit).
+
+    An update waits for its chat's turn *before* taking one of the ``max_concurrent_updates`` slots:
+    one chat's flood of queued updates holds a single slot and cannot make other chats wait (PTB's
+    default takes the slot first, so 60 queued files of one patient held all 16: bench/flood.py).
+    """
 
     def __init__(self, max_concurrent_updates: int) -> None:
         super().__init__(max_concurrent_updates)
+        self._slots = asyncio.Semaphore(max_concurrent_updates)
         self._locks: dict[int, asyncio.Lock] = {}
         self._users: Counter[int] = Counter()  # updates holding or waiting for each chat's lock
+
+    async def process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        await self.do_process_update(update, coroutine)  # slots are taken below, after the chat's lock
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         chat = update.effective_chat if isinstance(update, Update) else None
         if chat is None:
-            await coroutine
+            async with self._slots:
+                await coroutine
             return
         lock = self._locks.setdefault(chat.id, asyncio.Lock())
         self._users[chat.id] += 1
         try:
-            async with lock:
+            async with lock, self._slots:
                 await coroutine
         finally:
             self._users[chat.id] -= 1
@@ -71,11 +89,6 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         pass
 
 
-def review_recipients(config: Config) -> list[int]:
-    """Where review posts go: the review group, else each clinician privately."""
-    return [config.review.chat_id] if config.review.chat_id else list(config.review.clinician_ids)
-
-
 async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log the failure by type and code location only (its message may quote a patient), and say sorry."""
     chat = update.effective_chat.id if isinstance(update, Update) and update.effective_chat else None
@@ -85,13 +98,37 @@ async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         await reply(context, chat, "Sorry, something went wrong on our side. Please try again.")
 
 
+def _log_webhook_request(app: object, handler: Any) -> None:
+    """Log a refused webhook request by status alone: no path, header, body or address."""
+    status = handler.get_status()
+    if status >= 400:
+        logger.warning("webhook: refused a request: HTTP %d (%s); nothing handled", status, refusal_reason(status))
+
+
+def _install_refusal_log() -> None:
+    """python-telegram-bot 22's webhook app logs no requests (its ``log_request`` is a no-op, and it
+    logs a refused token only at debug level, quoting it): log the refusals, content-free."""
+    from telegram.ext._utils.webhookhandler import WebhookAppClass
+
+    WebhookAppClass.log_request = _log_webhook_request  # type: ignore[method-assign]
+
+
 class BotService:
     """The Application plus the outbox sender, started and stopped together."""
 
-    def __init__(self, config: Config, token: str, db: Database, store: ImageStore | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        token: str,
+        db: Database,
+        store: ImageStore | None = None,
+        *,
+        config_path: str | Path | None = None,
+    ) -> None:
         self.config = config
+        self.roster = ClinicianRoster(config, config_path)  # reloaded on SIGHUP or a changed file
         self.db = db
-        self.store = store or ImageStore(config.storage_dir)
+        self.store = store or ImageStore(config.storage_dir, load_data_key(config))
         tg = config.telegram
         limiter = AIORateLimiter(
             overall_max_rate=tg.rate_overall_per_second,
@@ -113,33 +150,57 @@ class BotService:
             .post_shutdown(self._post_shutdown)
             .build()
         )
-        self.texts = Texts.from_config(config.bot, config.intake)
+        self.texts = Texts.from_config(config.bot, config.intake, config.retention)
         self.db_thread = DbThread()
         self.sender = OutboxSender(
             self.application.bot,
             db,
             self.store,
             self.texts,
-            review_recipients(config),
+            self.roster.recipients(),
             max_attempts=config.bot.outbox_max_attempts,
             poll_seconds=config.bot.outbox_poll_seconds,
             db_thread=self.db_thread,
             concurrency=tg.connection_pool_size,
         )
         self.incoming = IncomingRecorder(self.db_thread, db)
-        self.application.bot_data[KEY] = Deps(
-            config, db, self.store, self.texts, self.sender.nudge, self.db_thread, self.incoming
+        self.watchdog = Watchdog(db, config.review.alert_after, self.db_thread, self.sender.nudge)
+        self.sender.room_chat_id = config.review.chat_id
+        deps = Deps(
+            config, db, self.store, self.texts, self.sender.nudge, self.db_thread, self.incoming, roster=self.roster
         )
-        conversations.install(self.application, config.review.clinician_ids)
+        self.application.bot_data[KEY] = deps
+        conversations.install(self.application, self.roster.filter, config.review.chat_id)
+        review = config.review
+        self.room_guard = (
+            RoomGuard(self.application.bot, deps, self.roster, review.chat_id, 60 * review.room_check_minutes)
+            if review.chat_id
+            else None
+        )
+        self.roster.on_change(self._clinicians_changed)
+        self._side_tasks: list[asyncio.Task] = []
         self.application.add_error_handler(_on_error)
         self._stop = asyncio.Event()
         self._sender_task: asyncio.Task | None = None
         self._incoming_task: asyncio.Task | None = None
+        self._webhook: WebhookSettings | None = None
+        self._log_guard: WebhookLogGuard | None = None
+        if config.telegram.mode == "webhook":
+            self.webhook_settings()  # a bad DERMBOT_WEBHOOK_SECRET fails now, before anything runs
+
+    def _clinicians_changed(self, roster: ClinicianRoster) -> None:
+        self.sender.recipients = roster.recipients()
+        if self.room_guard is not None:
+            self.room_guard.recheck()
 
     async def _post_init(self, application: Application) -> None:
         self._stop = asyncio.Event()
         self._sender_task = asyncio.create_task(self.sender.run(self._stop), name="outbox-sender")
         self._incoming_task = asyncio.create_task(self.incoming.run(self._stop), name="incoming-record")
+        self._side_tasks = [asyncio.create_task(self.roster.watch(self._stop), name="clinician-roster")]
+        if self.room_guard is not None:
+            self._side_tasks.append(asyncio.create_task(self.room_guard.run(self._stop), name="review-room"))
+        self._side_tasks.append(asyncio.create_task(self.watchdog.run(self._stop), name="watchdog"))
         try:
             await application.bot.set_my_commands(PATIENT_COMMANDS)
         except Exception:
@@ -147,10 +208,11 @@ class BotService:
 
     async def _post_shutdown(self, application: Application) -> None:
         self._stop.set()
-        for task in (self._sender_task, self._incoming_task):
+        for task in (self._sender_task, self._incoming_task, *self._side_tasks):
             if task is not None:
                 await task
         self._sender_task = self._incoming_task = None
+        self._side_tasks = []
         await self.incoming.flush()
         self.db_thread.close()
 
@@ -162,6 +224,13 @@ class BotService:
         await self.application.start()
         await self.application.updater.start_polling(timeout=poll_timeout, poll_interval=0.0)
 
+    async def start_webhook(self) -> None:
+        """:meth:`start` in webhook mode: the listener of :meth:`run_webhook`, same arguments."""
+        await self.application.initialize()
+        await self._post_init(self.application)
+        await self.application.start()
+        await self.application.updater.start_webhook(**self._webhook_arguments())
+
     async def stop(self) -> None:
         if self.application.updater.running:
             await self.application.updater.stop()
@@ -169,17 +238,48 @@ class BotService:
             await self.application.stop()
         await self._post_shutdown(self.application)
         await self.application.shutdown()
+        self._remove_log_guard()
+
+    # -- webhook mode (bot/webhook.py: the secret and the path) ---------------------------------
+
+    def webhook_settings(self) -> WebhookSettings:
+        """The listener's settings, with the secret read (or drawn) once per service."""
+        if self._webhook is None:
+            self._webhook = webhook_settings(self.config.telegram, read_secret(os.environ))
+        return self._webhook
+
+    def _webhook_arguments(self) -> dict[str, Any]:
+        """``start_webhook``/``run_webhook`` arguments; installs the refusal log and the log guard."""
+        settings = self.webhook_settings()
+        _install_refusal_log()
+        if self._log_guard is None:
+            self._log_guard = WebhookLogGuard(settings)
+            for name in GUARDED_LOGGERS:
+                logging.getLogger(name).addFilter(self._log_guard)
+        logger.info("webhook listener on %s:%d (secret token required)", settings.listen, settings.port)
+        return {
+            "listen": settings.listen,
+            "port": settings.port,
+            "url_path": settings.url_path,
+            "webhook_url": settings.webhook_url,
+            "secret_token": settings.secret_token,
+            "allowed_updates": Update.ALL_TYPES,
+        }
+
+    def _remove_log_guard(self) -> None:
+        if self._log_guard is not None:
+            for name in GUARDED_LOGGERS:
+                logging.getLogger(name).removeFilter(self._log_guard)
+            self._log_guard = None
 
     def run_webhook(self) -> None:
         """Blocking: receive updates on ``[telegram] webhook_listen:webhook_port`` (needs the
-        ``webhooks`` extra: ``pip install 'dermbot[webhooks]'``)."""
-        tg = self.config.telegram
-        self.application.run_webhook(
-            listen=tg.webhook_listen,
-            port=tg.webhook_port,
-            webhook_url=tg.webhook_url,
-            allowed_updates=Update.ALL_TYPES,
-        )
+        ``webhooks`` extra: ``pip install 'dermbot[webhooks]'``); Telegram is told the public URL
+        and the secret token with setWebhook, and requests without the token get 403."""
+        try:
+            self.application.run_webhook(**self._webhook_arguments())
+        finally:
+            self._remove_log_guard()
 
     def run_polling(self) -> None:
         """Blocking: poll Telegram until SIGINT/SIGTERM (the service's main loop)."""

@@ -8,17 +8,24 @@ lives in the database, so a restart between the button and the text loses nothin
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 
-from telegram import Update
+from telegram import Message, MessageEntity, Update
+from telegram.constants import ChatType
 from telegram.ext import ApplicationHandlerStop, ContextTypes, ConversationHandler
 
 from bot.deps import Deps, deps
-from bot.rendering import queue_text, stats_text
-from bot.replies import best_effort, reply
+from bot.rendering import prompt_part, queue_text, stats_text
+from bot.replies import best_effort, reply, reply_parts
+from bot.telegram_limits import CALLBACK_ANSWER_LIMIT, truncate
 from dermvqa.casework import review
+from dermvqa.casework.alerts import load_attention
+from dermvqa.casework.posts import PostRef
 from dermvqa.casework.review import Decision
+from dermvqa.casework.review_room import room_state
+from dermvqa.storage.models import utcnow
 from dermvqa.storage.outbox import REVIEW_REQUEST, add_message
 
 logger = logging.getLogger(__name__)
@@ -59,15 +66,45 @@ async def _refuse_stranger(update: Update, context: ContextTypes.DEFAULT_TYPE, a
 def _lost_message(decision: Decision) -> str:
     if decision.reason == "missing":
         return f"Case #{decision.case_id} no longer exists (the patient may have deleted it)."
+    if decision.reason == "unrecorded":
+        return f"This post of case #{decision.case_id} is still being delivered; try again in a moment."
     if decision.reason == "outdated":
         return f"Case #{decision.case_id} has a newer draft; use the newest post."
+    if decision.reason == "empty":
+        return f"The answer to case #{decision.case_id} would be empty, so nothing was sent. Use Edit to write one."
     who = f" by clinician {decision.last_actor}" if decision.last_actor else ""
     state = decision.state.value if decision.state else "changed"
     return f"Already handled{who}: case #{decision.case_id} is now {state}. Nothing was changed."
 
 
+_UNRECORDED_RETRIES, _UNRECORDED_WAIT = 40, 0.1  # a post's send is recorded milliseconds after it goes out
+
+
+async def _decide(d: Deps, fn, *args, **kwargs) -> Decision:
+    """A review decision; asked again while the post's send is not yet recorded."""
+    decision = await d.call(fn, *args, **kwargs)
+    for _ in range(_UNRECORDED_RETRIES):
+        if decision.reason != "unrecorded":
+            break
+        await asyncio.sleep(_UNRECORDED_WAIT)
+        decision = await d.call(fn, *args, **kwargs)
+    return decision
+
+
+def _pressed_post(update: Update) -> PostRef | None:
+    """The message the button is on (an inaccessible old message still names its chat and id)."""
+    message = update.callback_query.message
+    if message is None:  # a button on an inline message: never a review post
+        return None
+    return PostRef(message.chat.id, message.message_id)
+
+
 async def review_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> ReviewState | int | None:
-    """rv:<action>:<case>:<draft> pressed under a review post."""
+    """rv:<action>:<case>:<draft> pressed under a review post.
+
+    The button acts only on the case and draft of the recorded post it is on (checked with the
+    decision, in one transaction): a leftover post of a deleted case changes nothing.
+    """
     d = deps(context)
     query = update.callback_query
     try:
@@ -79,34 +116,41 @@ async def review_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> R
     if await _refuse_stranger(update, context, f"button {action}"):
         return ConversationHandler.END
     user, chat = update.effective_user, update.effective_chat
+    post = _pressed_post(update)
+    if post is None:
+        await best_effort(query.answer("Unknown button."), "answering a button")
+        return None
     if action == review.APPROVE:
-        decision = await d.call(review.approve, d.db, case_id, draft_id or 0, user.id, clinician_name=_name(update))
+        decision = await _decide(
+            d, review.approve, d.db, case_id, draft_id or 0, user.id, clinician_name=_name(update), post=post
+        )
         return await _answer(update, d, decision, f"Approved: the answer to case #{case_id} is on its way.")
     if action == review.REGENERATE:
-        decision = await d.call(
+        decision = await _decide(
+            d,
             review.regenerate,
             d.db,
             case_id,
             user.id,
             clinician_name=_name(update),
             max_attempts=d.config.worker.max_attempts,
+            draft_id=draft_id,
+            post=post,
         )
         return await _answer(update, d, decision, f"A new draft for case #{case_id} is queued.")
-    if not await d.call(review.begin_session, d.db, user.id, chat.id, case_id, draft_id, action):
-        detail = await d.call(review.case_detail, d.db, case_id)
-        state = detail.state.value if detail else "gone"
-        await best_effort(
-            query.answer(f"Case #{case_id} is {state}: nothing to {action}.", show_alert=True), "answering a button"
-        )
+    if await _room_locked(d, chat.id):  # the preview and the reason would be shown to a non-clinician
+        alert = truncate(d.texts.room_locked(case_id), CALLBACK_ANSWER_LIMIT)
+        await best_effort(query.answer(alert, show_alert=True), "answering a button")
+        return ConversationHandler.END
+    started = await _decide(d, review.begin_session, d.db, user.id, chat.id, case_id, draft_id, action, post=post)
+    if not started.ok:
+        state = started.state.value if started.state else "gone"
+        refusal = f"Case #{case_id} is {state}: nothing to {action}." if started.reason == "handled" else None
+        await best_effort(query.answer(refusal or _lost_message(started), show_alert=True), "answering a button")
         return ConversationHandler.END
     await best_effort(query.answer(), "answering a button")
-    prompt = (
-        f"Send the corrected answer for case #{case_id} as one message (/cancel to stop)."
-        if action == review.EDIT
-        else f"Send the reason for rejecting case #{case_id} (kept for the record; the patient gets a kind "
-        "standard message recommending an in-person visit). /cancel to stop."
-    )
-    await reply(context, chat.id, prompt)
+    prompt = d.texts.edit_prompt(case_id) if action == review.EDIT else d.texts.reject_prompt(case_id)
+    await _ask_for_text(update, context, prompt, d.texts.text_placeholder(action, case_id))
     return ReviewState.AWAITING_TEXT
 
 
@@ -120,15 +164,51 @@ async def _answer(update: Update, d: Deps, decision: Decision, success: str) -> 
     return ConversationHandler.END
 
 
+async def _ask_for_text(update: Update, context: ContextTypes.DEFAULT_TYPE, text: str, placeholder: str) -> None:
+    """Ask the clinician for a text with a selective ForceReply; in a group the prompt names them.
+
+    A bot in privacy mode (Telegram's default in groups) receives only commands and replies to its
+    own messages, so in a group the clinician's text must be a reply to this prompt: the mention
+    makes their client (and only theirs) open the reply.
+    """
+    user, chat = update.effective_user, update.effective_chat
+    mention = None if chat.type == ChatType.PRIVATE else (user.id, _name(update))
+    await reply_parts(context, chat.id, [prompt_part(text, placeholder, mention)])
+
+
+def answers_prompt(message: Message, bot_id: int, user_id: int) -> bool:
+    """Whether a group message is ``user_id``'s reply to the bot's prompt naming them.
+
+    Anything else a clinician writes in the group (a reply to a colleague, to a review post, or to
+    another clinician's prompt) is conversation, not their corrected answer or reason.
+    """
+    target = message.reply_to_message
+    if target is None or target.from_user is None or target.from_user.id != bot_id:
+        return False
+    return any(
+        entity.type == MessageEntity.TEXT_MENTION and entity.user is not None and entity.user.id == user_id
+        for entity in target.entities
+    )
+
+
 async def receive_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> ReviewState | int | None:
-    """The corrected answer (Edit) or the reason (Reject): show what will happen and ask to confirm."""
+    """The corrected answer (Edit) or the reason (Reject): show what will happen and ask to confirm.
+
+    In a group only a reply to the clinician's own prompt counts (anything else is left alone)."""
     d = deps(context)
     user, chat = update.effective_user, update.effective_chat
+    if chat.type != ChatType.PRIVATE and not answers_prompt(update.effective_message, context.bot.id, user.id):
+        return None
+    if await _room_locked(d, chat.id):  # locked since the prompt: show nothing more here
+        await d.call(review.end_session, d.db, user.id, chat.id)
+        await reply(context, chat.id, "This group is locked, so nothing was shown or changed; use your private chat.")
+        return ConversationHandler.END
     session = await d.call(review.propose_text, d.db, user.id, chat.id, update.effective_message.text or "")
     if session is None:
         return ConversationHandler.END
     if not (session.proposed_text or "").strip():
-        await reply(context, chat.id, "That message was empty; please send the text again.")
+        placeholder = d.texts.text_placeholder(session.action, session.case_id)
+        await _ask_for_text(update, context, d.texts.again_prompt(session.case_id, empty=True), placeholder)
         return ReviewState.AWAITING_TEXT
     if session.action == review.EDIT:
         preview = d.texts.answer(session.case_id, session.proposed_text)
@@ -143,7 +223,7 @@ async def receive_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Re
         header = (
             f"Reject case #{session.case_id}; reason recorded: {session.proposed_text}\nThe patient will receive:\n\n"
         )
-    await reply(context, chat.id, header + preview, buttons)
+    await reply(context, chat.id, header + preview, buttons, case_id=session.case_id)  # erased with the case
     return ReviewState.AWAITING_CONFIRM
 
 
@@ -161,7 +241,8 @@ async def confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> ReviewS
         return ConversationHandler.END
     if query.data == "ed:change":
         await best_effort(query.answer(), "answering a button")
-        await reply(context, chat.id, "Send the new text.")
+        placeholder = d.texts.text_placeholder(session.action, session.case_id)
+        await _ask_for_text(update, context, d.texts.again_prompt(session.case_id), placeholder)
         return ReviewState.AWAITING_TEXT
     await d.call(review.end_session, d.db, user.id, chat.id)
     if query.data == "ed:cancel":
@@ -221,22 +302,42 @@ async def resume(update: Update, context: ContextTypes.DEFAULT_TYPE) -> ReviewSt
 # -- commands --------------------------------------------------------------------------------
 
 
+async def _room_locked(d: Deps, chat_id: int) -> bool:
+    """Is ``chat_id`` the review group while a non-clinician may be in it (see bot/room.py)?"""
+    return chat_id == d.config.review.chat_id and (await d.call(room_state, d.db, chat_id)).locked
+
+
+async def _refuse_elsewhere(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """Clinician commands answer only in the review group or in the clinician's own private chat."""
+    d = deps(context)
+    chat, user = update.effective_chat, update.effective_user
+    if chat.id == d.config.review.chat_id or (chat.type == "private" and chat.id == user.id):
+        return False
+    logger.warning("clinician command refused in chat %s: not the review group", chat.id)
+    await reply(context, chat.id, "Clinician commands work only in the review group or in your private chat with me.")
+    return True
+
+
 async def queue_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     d = deps(context)
-    if await _refuse_stranger(update, context, "/queue"):
+    if await _refuse_stranger(update, context, "/queue") or await _refuse_elsewhere(update, context):
         return
     items = await d.call(review.queue_view, d.db)
-    await reply(context, update.effective_chat.id, queue_text(items))
+    watch = await d.call(load_attention, d.db, utcnow(), d.config.review.alert_after)
+    await reply(context, update.effective_chat.id, queue_text(items, watch))
 
 
 async def case_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     d = deps(context)
-    if await _refuse_stranger(update, context, "/case"):
+    if await _refuse_stranger(update, context, "/case") or await _refuse_elsewhere(update, context):
         return
     try:
         case_id = int(context.args[0].lstrip("#"))
     except (IndexError, ValueError):
         await reply(context, update.effective_chat.id, "Usage: /case ID, for example /case 12")
+        return
+    if await _room_locked(d, update.effective_chat.id):
+        await reply(context, update.effective_chat.id, d.texts.room_locked(case_id))
         return
     detail = await d.call(review.case_detail, d.db, case_id)
     if detail is None:
@@ -254,6 +355,7 @@ def _queue_post(d: Deps, chat_id: int, case_id: int, draft_id: int | None) -> No
 
 async def stats_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     d = deps(context)
-    if await _refuse_stranger(update, context, "/stats"):
+    if await _refuse_stranger(update, context, "/stats") or await _refuse_elsewhere(update, context):
         return
-    await reply(context, update.effective_chat.id, stats_text(await d.call(review.stats, d.db)))
+    numbers = await d.call(review.stats, d.db, alert_after=d.config.review.alert_after)
+    await reply(context, update.effective_chat.id, stats_text(numbers))

@@ -1,10 +1,15 @@
 """The outbox sender: delivers every message owed, with retries, and marks it sent.
 
-Rows are delivered in order per chat and concurrently across chats, in passes: each pass sends
-what is due, then records every outcome in one transaction (parts rendered once and frozen,
-progress, the conversation record, sent / retry / failed). A restart resends nothing recorded;
-only deliveries of the pass in flight at a crash (milliseconds) are sent again, since Telegram
-offers no idempotency key.
+Rows are delivered in order per chat and concurrently across chats, in passes. Each send is
+recorded as soon as it succeeds (the row's rendered parts, frozen on first delivery; its progress
+and message ids; the conversation record; sent once its last part is out), in a short transaction
+on the bot's database thread, before the next message to that chat is sent. Sends that complete
+within the same few milliseconds share one transaction (a group commit), so recording costs little.
+
+The promise is at-least-once: nothing owed is lost, and a restart resends nothing recorded. Telegram
+offers no idempotency key, so a send whose answer never came back (a crash, a lost response) is
+sent again: after a crash at most the one send that was in flight to each chat at that moment can
+arrive twice (an album counts as one send).
 
 Errors: ``RetryAfter`` waits what Telegram asks (not counted as an attempt); network errors and
 timeouts back off exponentially; ``Forbidden`` (the user blocked the bot) and ``BadRequest`` are
@@ -14,13 +19,25 @@ permanent. Every call goes through the Application's ``AIORateLimiter``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
+import functools
+import io
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputMediaPhoto
+from PIL import Image
+from telegram import (
+    Bot,
+    ForceReply,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputMediaDocument,
+    InputMediaPhoto,
+    MessageEntity,
+)
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot import rendering
@@ -29,6 +46,7 @@ from bot.texts import Texts
 from dermvqa.casework import kinds
 from dermvqa.casework.posts import post_state
 from dermvqa.casework.review import case_detail
+from dermvqa.casework.review_room import room_state
 from dermvqa.storage import delivery as store_rows
 from dermvqa.storage.database import Database
 from dermvqa.storage.delivery import OutboxRow, RowOutcome
@@ -46,8 +64,83 @@ _ALREADY_DONE = (
 )
 
 
+WITHDRAWN_TEXT = "Case withdrawn."  # what a deleted case's review post shows when Telegram keeps it
+
+
+@functools.cache
+def _withdrawn_photo() -> bytes:
+    """A small plain grey picture that replaces a withdrawn case's photo (a photo cannot become text)."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 200, 200)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _upload_name(content: str | bytes, number: int) -> str | None:
+    """A file name for an uploaded image (by its format), so a clinician can open it; None for a file id."""
+    if isinstance(content, str):
+        return None
+    if content.startswith(b"\x89PNG"):
+        extension = "png"
+    elif content[:4] == b"RIFF" and content[8:12] == b"WEBP":
+        extension = "webp"
+    else:
+        extension = "jpg"
+    return f"photo-{number}.{extension}"
+
+
 class _PostNotYetDelivered(Exception):
     """A review update must wait until the post it edits has been delivered."""
+
+
+class _RecordFailed(Exception):
+    """A delivery could not be recorded: stop sending (the next pass resumes from what was recorded)."""
+
+
+class ProgressLog:
+    """Records delivery outcomes as they happen, in group commits on the bot's database thread.
+
+    ``record`` returns once the outcome is committed. Outcomes arriving while a commit runs (sends
+    to other chats that completed within the same milliseconds) go into the next one together, so
+    a burst costs a few transactions, not one per message, and no send waits on more than one.
+    """
+
+    def __init__(self, call: DbThread, db: Database, max_attempts: int, window: float = 0.003) -> None:
+        self.call, self.db, self.max_attempts, self.window = call, db, max_attempts, window
+        self._waiting: list[tuple[RowOutcome, asyncio.Future[bool]]] = []
+        self._writer: asyncio.Task | None = None
+        self.commits = 0  # transactions written (for tests and benchmarks)
+
+    async def record(self, outcome: RowOutcome) -> bool:
+        """Commit ``outcome``; False when its row no longer exists (deleted with its case)."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting.append((outcome, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write(), name="outbox-progress")
+        return await future
+
+    async def _write(self) -> None:
+        while self._waiting:
+            await asyncio.sleep(self.window)  # sends completing within these milliseconds share the commit
+            batch, self._waiting = self._waiting, []
+            gone: set[int] = set()
+            try:
+                outcomes = [outcome for outcome, _ in batch]
+                gone = await self.call(
+                    store_rows.record_outcomes, self.db, outcomes, max_attempts=self.max_attempts, now=utcnow()
+                )
+            except Exception as exc:  # the database is unavailable: the senders stop and retry later
+                logger.error("outbox: recording %d deliveries failed: %s", len(batch), type(exc).__name__)
+                error: BaseException | None = _RecordFailed(type(exc).__name__)
+            else:
+                self.commits += 1
+                error = None
+            for outcome, future in batch:
+                if future.done():
+                    continue
+                if error is None:
+                    future.set_result(outcome.row.id not in gone)
+                else:
+                    future.set_exception(error)
 
 
 def keyboard(buttons: list | None) -> InlineKeyboardMarkup | None:
@@ -80,12 +173,14 @@ class OutboxSender:
         db_thread: DbThread | None = None,
     ) -> None:
         self.bot, self.db, self.store, self.texts = bot, db, store, texts
-        self.recipients = list(recipients)
+        self.recipients = list(recipients)  # replaced when the clinician list is reloaded
+        self.room_chat_id = 0  # the review group: while it is locked, it sees case numbers only
         self.max_attempts, self.poll_seconds = max_attempts, poll_seconds
         self.backoff_base, self.backoff_max = backoff_base, backoff_max
         self.call = db_thread or DbThread()
         self._wake = asyncio.Event()
         self._limit = asyncio.Semaphore(concurrency)
+        self.progress = ProgressLog(self.call, db, max_attempts)
 
     def nudge(self) -> None:
         """Something was just written to the outbox: deliver it now rather than at the next poll."""
@@ -107,7 +202,7 @@ class OutboxSender:
                 task.cancel()
 
     async def deliver_due(self) -> int:
-        """One pass over the due rows, recorded in one transaction; returns how many were handled."""
+        """One pass over the due rows, each send recorded as it succeeds; returns how many were handled."""
         rows = await self.call(store_rows.due, self.db, utcnow())
         if not rows:
             return 0
@@ -118,9 +213,13 @@ class OutboxSender:
         for row in rows:
             if row.chat_id is not None:
                 by_chat[row.chat_id].append(row)
-        per_chat = await asyncio.gather(*(self._deliver_chat(chat_rows) for chat_rows in by_chat.values()))
-        outcomes = [o for chat in per_chat for o in chat]
-        await self.call(store_rows.record_outcomes, self.db, outcomes, max_attempts=self.max_attempts, now=utcnow())
+        # Every chat finishes (and records) before the next pass reads what is due, even if one fails.
+        per_chat = await asyncio.gather(
+            *(self._deliver_chat(chat_rows) for chat_rows in by_chat.values()), return_exceptions=True
+        )
+        for result in per_chat:
+            if isinstance(result, BaseException):
+                raise result
         return len(rows)
 
     async def _deliver_chat(self, rows: list[OutboxRow]) -> list[RowOutcome]:
@@ -136,9 +235,21 @@ class OutboxSender:
     async def _render(self, row: OutboxRow) -> list[dict[str, Any]]:
         if "parts" in row.payload:
             return row.payload["parts"]
+        if (
+            self.room_chat_id
+            and row.chat_id == self.room_chat_id
+            and row.kind in rendering.ROOM_GUARDED_KINDS
+            and (await self.call(room_state, self.db, row.chat_id)).locked
+        ):
+            return rendering.locked_room_notice(row.kind, row.case_id or row.payload.get("case_id"))
         if row.kind == kinds.REVIEW_REQUEST:
             detail = await self.call(case_detail, self.db, row.case_id)
-            return rendering.review_post(detail, self.texts) if detail else []
+            parts = rendering.review_post(detail, self.texts) if detail else []
+            if parts:  # frozen with the post: its buttons act on this draft only (dermvqa.casework.posts)
+                parts[-1]["draft_id"] = detail.draft_id
+            return parts
+        if row.kind == kinds.WITHDRAW_POST:
+            return [{"op": "withdraw", **message} for message in row.payload.get("messages", [])]
         if row.kind == kinds.REVIEW_UPDATE:
             post = None
             if "post_id" in row.payload:
@@ -150,16 +261,33 @@ class OutboxSender:
             return rendering.patient_message(row.kind, row.payload, self.texts)
         return rendering.clinician_notice(row.kind, row.payload)
 
+    async def _record(self, outcome: RowOutcome, delivered: list[int]) -> bool:
+        """Commit what this attempt did so far; False when the row is gone (its case was deleted)."""
+        snapshot = dataclasses.replace(outcome, message_ids=list(outcome.message_ids), delivered=delivered)
+        return await self.progress.record(snapshot)
+
     async def _deliver(self, row: OutboxRow) -> RowOutcome:
-        """Deliver one row's remaining parts; the outcome is recorded with the rest of the pass."""
+        """Deliver one row's remaining parts, recording each as soon as Telegram confirms it.
+
+        The record is committed before the next send, so a crash repeats at most the send in flight.
+        """
         outcome = RowOutcome(row, progress=row.progress, message_ids=list(row.message_ids))
         try:
             outcome.parts = await self._render(row)
             for index in range(row.progress, len(outcome.parts)):
                 outcome.message_ids.extend(await self._perform(row.chat_id, outcome.parts[index]))
-                outcome.delivered.append(index)
                 outcome.progress = index + 1
-            outcome.done = True
+                outcome.done = outcome.progress >= len(outcome.parts)
+                outcome.delivered.append(index)
+                if not await self._record(outcome, [index]):
+                    logger.info("outbox %s: deleted meanwhile; nothing more of it is sent", row.id)
+                    outcome.done = True
+                    return outcome
+            if not outcome.done:  # nothing (left) to send
+                outcome.done = True
+                await self._record(outcome, [])
+        except _RecordFailed:
+            raise
         except _PostNotYetDelivered:
             outcome.error, outcome.retry_in, outcome.count_attempt = "waiting for the review post", 0.5, False
         except RetryAfter as exc:
@@ -177,23 +305,40 @@ class OutboxSender:
         except Exception as exc:
             logger.exception("outbox %s (%s) cannot be delivered", row.id, row.kind)
             outcome.error = type(exc).__name__
+        if outcome.error is not None:
+            await self._record(outcome, [])
         return outcome
 
     async def _perform(self, chat_id: int, part: dict[str, Any]) -> list[int]:
         op = part["op"]
         if op == "message":
+            if "force_reply" in part:
+                msg = await self.bot.send_message(
+                    chat_id,
+                    part["text"],
+                    entities=[MessageEntity.de_json(entity, self.bot) for entity in part.get("entities", [])] or None,
+                    reply_markup=ForceReply(selective=True, input_field_placeholder=part["force_reply"] or None),
+                )
+                return [msg.message_id]
             msg = await self.bot.send_message(chat_id, part["text"], reply_markup=keyboard(part.get("buttons")))
             return [msg.message_id]
-        if op == "photo":
-            msg = await self.bot.send_photo(
-                chat_id,
-                await self._media(part["photo"]),
-                caption=rendering.clip(part.get("caption") or "") or None,
-                reply_markup=keyboard(part.get("buttons")),
-            )
+        if op in ("photo", "document"):
+            content = await self._media(part[op])
+            caption = rendering.clip(part.get("caption") or "") or None
+            markup = keyboard(part.get("buttons"))
+            if op == "photo":
+                msg = await self.bot.send_photo(chat_id, content, caption=caption, reply_markup=markup)
+            else:
+                msg = await self.bot.send_document(
+                    chat_id, content, caption=caption, reply_markup=markup, filename=_upload_name(content, 1)
+                )
             return [msg.message_id]
         if op == "album":
-            media = [InputMediaPhoto(await self._media(ref)) for ref in part["photos"]]
+            if part.get("media") == "document":
+                contents = [await self._media(ref) for ref in part["photos"]]
+                media = [InputMediaDocument(c, filename=_upload_name(c, n)) for n, c in enumerate(contents, 1)]
+            else:
+                media = [InputMediaPhoto(await self._media(ref)) for ref in part["photos"]]
             return [m.message_id for m in await self.bot.send_media_group(chat_id, media)]
         if op == "edit":
             try:
@@ -212,7 +357,38 @@ class OutboxSender:
                 if not exc.message.lower().startswith(_ALREADY_DONE):
                     raise
             return []
+        if op == "withdraw":
+            await self._withdraw(chat_id, part["message_id"], part.get("media", "text"))
+            return []
         raise ValueError(f"unknown part op {op!r}")
+
+    async def _withdraw(self, chat_id: int, message_id: int, media: str) -> None:
+        """Remove a message of a deleted case's review post: delete it, or, when Telegram refuses
+        (messages older than 48 hours, or any other error), replace it with a neutral "Case withdrawn."
+        that keeps no photo, no words of the case and no buttons."""
+        try:
+            await self.bot.delete_message(chat_id, message_id)
+            return
+        except RetryAfter:
+            raise
+        except BadRequest as exc:
+            if exc.message.lower().startswith("message to delete not found"):
+                return
+            logger.info("outbox: message %s in chat %s cannot be deleted; blanking it", message_id, chat_id)
+        except TelegramError as exc:
+            logger.info("outbox: deleting message %s failed (%s); blanking it", message_id, type(exc).__name__)
+        try:
+            if media == "photo":
+                blank = InputMediaPhoto(_withdrawn_photo(), caption=WITHDRAWN_TEXT)
+                await self.bot.edit_message_media(blank, chat_id, message_id)
+            elif media == "document":
+                blank = InputMediaDocument(WITHDRAWN_TEXT.encode(), caption=WITHDRAWN_TEXT, filename="withdrawn.txt")
+                await self.bot.edit_message_media(blank, chat_id, message_id)
+            else:
+                await self.bot.edit_message_text(WITHDRAWN_TEXT, chat_id, message_id)  # no markup: buttons go
+        except BadRequest as exc:
+            if not exc.message.lower().startswith(_ALREADY_DONE):
+                raise
 
     async def _media(self, ref: dict[str, Any]) -> str | bytes:
         """A photo to send: Telegram's file id when we have it, else the stored bytes."""

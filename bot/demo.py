@@ -2,7 +2,7 @@
 
     python -m bot.demo [--model ID_OR_PATH] [--backend hf|moondream] [--revision REV] [--keep DIR]
 
-It starts the fake Bot API server shipped in ``bot.fakeserver`` (real HTTP, as Telegram speaks it),
+It starts the fake Bot API server shipped in ``fake_telegram`` (real HTTP, as Telegram speaks it),
 then ``dermbot run`` (the bot, a drafting worker as a child process, the scheduler) pointed at it,
 and plays a patient and a clinician: consent, a photo, a description, Submit, the draft, the
 clinician's approval, the answer delivered. The conversation is printed as a transcript.
@@ -10,6 +10,10 @@ clinician's approval, the answer delivered. The conversation is printed as a tra
 Without ``--model`` the worker drafts with a tiny randomly initialised LLaVA built on the spot
 (its words are meaningless; the demo shows the machinery). The description is a DermaVQA query
 when ``../shared/data/dermavqa`` is present, else one written for the demo.
+
+When the demo fails it says why in one line, prints the last lines of the service's log and where
+the whole log is (the demo's folder is then kept), and exits 1. A worker that reports that its model
+cannot be loaded ends the demo at once rather than after ``--timeout``.
 """
 
 from __future__ import annotations
@@ -29,9 +33,53 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter
 
-from bot.fakeserver import FakeTelegramServer
+from dermvqa.config import DATA_KEY_ENV
+from dermvqa.errors import DermError, explain
+from dermvqa.storage.keys import new_key_text, write_key_file
+from fake_telegram import FakeTelegramServer
 
 PATIENT, CLINICIAN = 111_111, 222_222
+# Lines of the service's log after which no draft can ever come (the worker exits 3 and is restarted).
+FATAL_LOG_LINES = ("the model cannot be loaded", "its model cannot be loaded")
+LOG_TAIL_LINES = 20
+
+
+class DemoFailed(Exception):
+    """The demo cannot go on; the message says why in one line."""
+
+
+class ServiceWatch:
+    """Is the service still able to finish the demo? Its process is alive and its log has no fatal line."""
+
+    def __init__(self, process: subprocess.Popen, log_path: Path) -> None:
+        self.process, self.log_path = process, log_path
+        self._offset, self._checked = 0, 0.0
+
+    def check(self, waiting_for: str) -> None:
+        if self.process.poll() is not None:
+            raise DemoFailed(f"the service exited (code {self.process.returncode}) while waiting for {waiting_for}")
+        now = time.monotonic()
+        if now - self._checked < 0.5:
+            return
+        self._checked = now
+        try:
+            with self.log_path.open("rb") as log:
+                log.seek(self._offset)
+                chunk = log.read()
+        except OSError:
+            return
+        cut = chunk.rfind(b"\n") + 1  # only whole lines; a half-written one is read next time
+        self._offset += cut
+        for line in chunk[:cut].decode("utf-8", "replace").splitlines():
+            if any(fatal in line for fatal in FATAL_LOG_LINES):
+                raise DemoFailed(f"the worker cannot load the model, so no draft can come (waiting for {waiting_for})")
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+    except OSError:
+        return []
 DEMO_DESCRIPTION = (
     "For three weeks I have had an itchy, red, scaly patch on the inside of my left elbow. "
     "It gets worse at night and after hot showers. I have not changed soap or detergent."
@@ -96,17 +144,16 @@ class Transcript:
 
 
 def wait_for(
-    server: FakeTelegramServer, what: str, predicate: Callable[[dict], bool], timeout: float, service: subprocess.Popen
+    server: FakeTelegramServer, what: str, predicate: Callable[[dict], bool], timeout: float, service: ServiceWatch
 ) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for record in reversed(server.sent):
             if predicate(record):
                 return record
-        if service.poll() is not None:
-            raise SystemExit(f"demo failed: the service exited (code {service.returncode}) while waiting for {what}")
+        service.check(what)
         time.sleep(0.05)
-    raise SystemExit(f"demo failed: timed out after {timeout:.0f}s waiting for {what}")
+    raise DemoFailed(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def text_of(record: dict) -> str:
@@ -146,7 +193,7 @@ def write_config(folder: Path, server: FakeTelegramServer, model: str, backend: 
 
 
 def play(
-    server: FakeTelegramServer, service: subprocess.Popen, description: str, timeout: float, meaningless: bool
+    server: FakeTelegramServer, service: ServiceWatch, description: str, timeout: float, meaningless: bool
 ) -> None:
     log = Transcript(server, {PATIENT: "patient (Alex)", CLINICIAN: "clinician (Dr Rivera)"})
 
@@ -205,7 +252,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="dermbot-demo-"))
-    folder.mkdir(parents=True, exist_ok=True)
+    log_path = folder / "service.log"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        return run_demo(args, folder, log_path)
+    except DemoFailed as exc:
+        print(f"\ndemo failed: {exc}", file=sys.stderr)
+        tail = log_tail(log_path)
+        if tail:
+            print(f"last {len(tail)} lines of the service log:", file=sys.stderr)
+            print("\n".join("  | " + line for line in tail), file=sys.stderr)
+        print(f"the whole log: {log_path} (the demo's folder is kept)", file=sys.stderr)
+        return 1
+    except (DermError, OSError) as exc:
+        message, code = explain(exc)
+        print(f"demo failed: {message}", file=sys.stderr)
+        return code
+
+
+def run_demo(args: argparse.Namespace, folder: Path, log_path: Path) -> int:
     tiny = args.model is None
     if tiny:
         from dermvqa.drafting.tiny_model import make_tiny_model
@@ -219,7 +284,11 @@ def main(argv: list[str] | None = None) -> int:
     with FakeTelegramServer(token="424242:DEMO") as server:
         config = write_config(folder, server, model, args.backend, revision)
         env = {**os.environ, "DERMBOT_TELEGRAM_TOKEN": server.token, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-        log_file = (folder / "service.log").open("w")
+        env[DATA_KEY_ENV] = new_key_text()  # an ephemeral data key (with --keep, also in data.key, mode 600)
+        if args.keep:
+            (folder / "data.key").unlink(missing_ok=True)
+            write_key_file(folder / "data.key", env[DATA_KEY_ENV])
+        log_file = log_path.open("w")
         print(f"Fake Telegram Bot API at {server.url}; starting `dermbot run` (bot + worker + scheduler).")
         print(f"Model: {model}" + (" — RANDOM WEIGHTS: the draft's words are meaningless" if tiny else ""))
         print(f"Description: {source}.")
@@ -230,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
             stderr=subprocess.STDOUT,
         )
         try:
-            play(server, service, description, args.timeout, meaningless=tiny)
+            play(server, ServiceWatch(service, log_path), description, args.timeout, meaningless=tiny)
         finally:
             service.send_signal(signal.SIGTERM)
             try:

@@ -16,6 +16,7 @@ from dermvqa.storage.image_store import ImageStore
 
 if TYPE_CHECKING:
     from bot.incoming import IncomingRecorder
+    from bot.roster import ClinicianRoster
 
 T = TypeVar("T")
 KEY = "deps"
@@ -30,8 +31,11 @@ class Deps:
     nudge: Callable[[], None]  # wake the outbox sender after writing to the outbox
     db_thread: DbThread
     incoming: IncomingRecorder
+    roster: ClinicianRoster | None = None  # the live clinician list (reloaded without a restart)
 
     def is_clinician(self, user_id: int | None) -> bool:
+        if self.roster is not None:
+            return self.roster.is_clinician(user_id)
         return user_id is not None and user_id in self.config.review.clinician_ids
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -12,14 +12,15 @@ import enum
 import logging
 
 from telegram import Message, Update
-from telegram.error import TelegramError
 from telegram.ext import ContextTypes, ConversationHandler
 
 from bot.deps import deps
+from bot.download import fetch_file
 from bot.rendering import status_text
 from bot.replies import best_effort, reply
 from dermvqa.casework import intake
 from dermvqa.casework.intake import Added, Refusal
+from dermvqa.errors import DownloadError, FileTooLarge
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,16 @@ def _consent_buttons(context: ContextTypes.DEFAULT_TYPE) -> list:
     return _buttons((t.consent_yes_button, "consent:yes"), (t.consent_no_button, "consent:no"))
 
 
+def _training_buttons(context: ContextTypes.DEFAULT_TYPE) -> list:
+    t = deps(context).texts
+    return _buttons((t.training_yes_button, "train:yes"), (t.training_no_button, "train:no"))
+
+
+def _privacy_buttons(context: ContextTypes.DEFAULT_TYPE) -> list:
+    t = deps(context).texts
+    return _buttons((t.privacy_yes_button, "privacy:yes"), (t.privacy_no_button, "privacy:no"))
+
+
 async def _reply(update: Update, context: ContextTypes.DEFAULT_TYPE, text: str, buttons: list | None = None) -> None:
     await reply(context, update.effective_chat.id, text, buttons)
 
@@ -64,6 +75,8 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> PatientSt
     view = await d.call(intake.view, d.db, update.effective_user.id)
     if view.consented:
         await _reply(update, context, d.texts.consent_given())
+        if view.training_consent is None:  # not answered yet (or consented under an earlier text)
+            await _reply(update, context, d.texts.training_question(), _training_buttons(context))
         return PatientState.COLLECTING
     await _reply(update, context, d.texts.welcome(), _consent_buttons(context))
     return PatientState.CONSENT
@@ -77,10 +90,42 @@ async def consent_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if query.data == "consent:yes":
         await d.call(intake.consent, d.db, user.id, chat.id, user.language_code)
         await _reply(update, context, d.texts.consent_given())
+        # The second, separate question; photos are taken meanwhile, whatever the answer will be.
+        await _reply(update, context, d.texts.training_question(), _training_buttons(context))
         return PatientState.COLLECTING
     await d.call(intake.refuse, d.db, user.id, chat.id)
     await _reply(update, context, d.texts.consent_refused())
     return ConversationHandler.END
+
+
+async def training_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -> PatientState:
+    """The answer to the training question (``train:``), or its change from /privacy (``privacy:``)."""
+    d = deps(context)
+    source, _, answer = (update.callback_query.data or "").partition(":")
+    await _used(update)
+    agreed = answer == "yes"
+    result = await d.call(intake.set_training_consent, d.db, update.effective_user.id, agreed)
+    if isinstance(result, Refusal):  # a button left over from before a refusal or /delete
+        await _reply(update, context, d.texts.no_consent_yet())
+        return PatientState.CONSENT
+    changed = d.texts.privacy_changed(agreed) if source == "privacy" else d.texts.training_answer(agreed)
+    await _reply(update, context, changed)
+    return PatientState.COLLECTING
+
+
+async def privacy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``/privacy``: the stored answers, the consent version and date, how long things are kept; buttons
+    change the training answer."""
+    d = deps(context)
+    view = await d.call(intake.privacy, d.db, update.effective_user.id)
+    text = d.texts.privacy(
+        consented=view.consented,
+        version=view.consent_version,
+        consent_at=view.consent_at,
+        training=view.training_consent,
+        training_at=view.training_consent_at,
+    )
+    await _reply(update, context, text, _privacy_buttons(context) if view.consented else None)
 
 
 async def need_consent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> PatientState:
@@ -103,8 +148,8 @@ async def photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> PatientSt
 async def document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> PatientState:
     message = update.effective_message
     doc = message.document
-    if not (doc.mime_type or "").startswith("image/"):
-        await _reply(update, context, deps(context).texts.refused("not_an_image_type"))
+    if refusal := intake.check_document(doc.mime_type, doc.file_name):  # EPS, TIFF, PDF...: never downloaded
+        await _reply(update, context, deps(context).texts.refused(refusal.code))
         return PatientState.COLLECTING
     await _take_image(update, context, message, doc.file_id, doc.file_unique_id, doc.file_size)
     return PatientState.COLLECTING
@@ -113,31 +158,12 @@ async def document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Patien
 async def _take_image(update, context, message: Message, file_id: str, unique_id: str, size: int | None) -> None:
     d = deps(context)
     limits = d.config.intake
-    if size is not None and size > limits.max_file_bytes:
-        result: Added | Refusal = Refusal("file_too_large", limits.max_file_bytes)
-    else:
-        try:
-            data = bytes(await (await context.bot.get_file(file_id)).download_as_bytearray())
-        except TelegramError as exc:
-            logger.warning("photo download failed: %s", type(exc).__name__)
-            await _reply(update, context, d.texts.download_failed())
-            return
-        # Decoding and writing the file happen off the database thread; only the row goes through it.
-        stored = await asyncio.to_thread(
-            intake.store_photo, d.store, data, limits, max_pixels=d.config.storage.max_pixels
-        )
-        if isinstance(stored, Refusal):
-            result = stored
-        else:
-            result = await d.call(
-                intake.attach_photo,
-                d.db,
-                update.effective_user.id,
-                stored,
-                limits,
-                file_id=file_id,
-                file_unique_id=unique_id,
-            )
+    try:
+        result = await _add_photo(update, context, file_id, unique_id, size)
+    except DownloadError as exc:
+        logger.warning("photo download failed: %s", type(exc).__name__)
+        await _reply(update, context, d.texts.download_failed())
+        return
     if message.caption:
         caption = await d.call(intake.add_description, d.db, update.effective_user.id, message.caption, limits)
         if isinstance(caption, Refusal):
@@ -148,6 +174,32 @@ async def _take_image(update, context, message: Message, file_id: str, unique_id
         await _reply(update, context, d.texts.refused(result.code, result.limit, result.detail))
     else:
         await _reply(update, context, d.texts.photo_received(result.photos), _submit_button(context))
+
+
+async def _add_photo(update, context, file_id: str, unique_id: str, size: int | None) -> Added | Refusal:
+    """Refuse what can be refused before downloading (declared size, a full case), then download with
+    a hard byte cap, check the format and pixel count from the header, decode, store, attach. A
+    refused photo leaves nothing behind: no file, no row."""
+    d = deps(context)
+    limits = d.config.intake
+    if size is not None and size > limits.max_file_bytes:
+        return Refusal("file_too_large", limits.max_file_bytes)
+    if room := await d.call(intake.check_room, d.db, update.effective_user.id, limits):
+        return room
+    try:
+        data = await fetch_file(context.bot, file_id, limits.max_file_bytes)
+    except FileTooLarge:
+        return Refusal("file_too_large", limits.max_file_bytes)
+    # Decoding and writing the file happen off the database thread; only the row goes through it.
+    stored = await asyncio.to_thread(intake.store_photo, d.store, data, limits, max_pixels=d.config.storage.max_pixels)
+    if isinstance(stored, Refusal):
+        return stored
+    result = await d.call(
+        intake.attach_photo, d.db, update.effective_user.id, stored, limits, file_id=file_id, file_unique_id=unique_id
+    )
+    if isinstance(result, Refusal):  # the case filled up meanwhile: keep no file no case refers to
+        await d.call(intake.discard_photo, d.db, d.store, stored.sha256)
+    return result
 
 
 def _album_note(update: Update, context: ContextTypes.DEFAULT_TYPE, group: str, result: Added | Refusal) -> None:
@@ -297,6 +349,8 @@ async def resume(update: Update, context: ContextTypes.DEFAULT_TYPE) -> PatientS
         if data.startswith("consent:"):
             await best_effort(query.answer(), "answering a button")
             return PatientState.COLLECTING
+        if data.startswith(("train:", "privacy:")):
+            return await training_choice(update, context)
         await other(update, context)
         return PatientState.COLLECTING
     if message is not None and message.photo:

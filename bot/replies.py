@@ -22,16 +22,38 @@ logger = logging.getLogger(__name__)
 REPLY = "reply"
 
 
-def queue_reply(d: Deps, chat_id: int, text: str, buttons: list | None = None) -> None:
+def queue_reply(d: Deps, chat_id: int, text: str, buttons: list | None = None, case_id: int | None = None) -> None:
     with d.db.write() as session:
-        add_message(session, REPLY, chat_id=chat_id, payload={"parts": text_parts(text, buttons)})
+        add_message(session, REPLY, chat_id=chat_id, case_id=case_id, payload={"parts": text_parts(text, buttons)})
 
 
-async def reply(context: ContextTypes.DEFAULT_TYPE, chat_id: int, text: str, buttons: list | None = None) -> None:
-    """Queue a message to ``chat_id`` (split at 4096 characters; buttons on the last part)."""
+async def reply(
+    context: ContextTypes.DEFAULT_TYPE,
+    chat_id: int,
+    text: str,
+    buttons: list | None = None,
+    *,
+    case_id: int | None = None,
+) -> None:
+    """Queue a message to ``chat_id`` (split at 4096 characters; buttons on the last part).
+
+    ``case_id``: the case the text is about (a clinician's preview quoting an edit or a reason), so
+    the row and its conversation record go when the patient erases their data."""
     d = deps(context)
-    await d.call(queue_reply, d, chat_id, text, buttons)
+    await d.call(queue_reply, d, chat_id, text, buttons, case_id)
     d.nudge()
+
+
+async def reply_parts(context: ContextTypes.DEFAULT_TYPE, chat_id: int, parts: list[dict[str, Any]]) -> None:
+    """Queue ready-made parts (e.g. a ForceReply prompt from :func:`bot.rendering.prompt_part`)."""
+    d = deps(context)
+    await d.call(_queue_parts, d, chat_id, parts)
+    d.nudge()
+
+
+def _queue_parts(d: Deps, chat_id: int, parts: list[dict[str, Any]]) -> None:
+    with d.db.write() as session:
+        add_message(session, REPLY, chat_id=chat_id, payload={"parts": parts})
 
 
 async def best_effort(call: Awaitable[Any], what: str) -> None:

@@ -2,25 +2,28 @@
 nightly training scheduler, started and stopped together by ``dermbot run``.
 
 The worker runs in its own process so a model crash or an out-of-memory kill cannot take the bot
-down; it is restarted with a growing delay if it dies. The scheduler starts training in a separate
+down; it is restarted with a growing delay if it dies, and when it exits because a batch hung past
+``[worker] batch_timeout_s`` (its watchdog requeued the jobs first). The scheduler starts training in a separate
 process too (see ``training.scheduler``), so the bot stays responsive.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from bot.app import BotService
-from dermvqa.config import TOKEN_ENV, Config, read_token
+from dermvqa.config import TOKEN_ENV, Config, child_environment, read_token
 from dermvqa.errors import ConfigError
 from dermvqa.storage.database import open_database, upgrade
+from dermvqa.storage.keys import load_data_key
+from dermvqa.worker import EXIT_BATCH_TIMEOUT
 
 logger = logging.getLogger(__name__)
 
@@ -38,17 +41,40 @@ def require_token() -> str:
     return token
 
 
+def exit_reason(code: int) -> str:
+    """Why a worker process ended, from its exit status (pure)."""
+    if code == MODEL_LOAD_FAILED:
+        return "its model cannot be loaded"
+    if code == EXIT_BATCH_TIMEOUT:
+        return "a batch hung past [worker] batch_timeout_s; its jobs were requeued"
+    if code < 0:
+        return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
 class WorkerProcess:
     """``dermbot worker`` as a child process, restarted (with backoff) when it dies."""
 
-    def __init__(self, config_path: str | None, *, max_delay: float = 60.0) -> None:
+    def __init__(
+        self,
+        config_path: str | None,
+        *,
+        max_delay: float = 60.0,
+        first_delay: float = 1.0,
+        command: Sequence[str] | None = None,
+    ) -> None:
         self.config_path = config_path
         self.max_delay = max_delay
+        self.first_delay = first_delay
+        self.command = list(command) if command else None  # tests: another worker program
         self.process: subprocess.Popen | None = None
+        self.exit_codes: list[int] = []  # every exit seen, oldest first
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._supervise, name="worker-supervisor", daemon=True)
 
     def _command(self) -> list[str]:
+        if self.command:
+            return self.command
         cmd = [sys.executable, "-m", "bot.cli"]
         if self.config_path:
             cmd += ["--config", str(Path(self.config_path).resolve())]
@@ -58,18 +84,18 @@ class WorkerProcess:
         self._thread.start()
 
     def _supervise(self) -> None:
-        delay = 1.0
+        delay = self.first_delay
         while not self._stopping.is_set():
-            self.process = subprocess.Popen(self._command(), env=os.environ.copy())
+            self.process = subprocess.Popen(self._command(), env=child_environment())
             logger.info("worker started (pid %s)", self.process.pid)
             started = time.monotonic()
             code = self.process.wait()
+            self.exit_codes.append(code)
             if self._stopping.is_set():
                 return
             if time.monotonic() - started > 60:
-                delay = 1.0  # it ran for a while: a fresh failure, not a crash loop
-            reason = "its model cannot be loaded" if code == MODEL_LOAD_FAILED else f"exit code {code}"
-            logger.error("worker stopped (%s); restarting in %.0fs", reason, delay)
+                delay = self.first_delay  # it ran for a while: a fresh failure, not a crash loop
+            logger.error("worker stopped (%s); restarting in %.0fs", exit_reason(code), delay)
             if self._stopping.wait(delay):
                 return
             delay = min(delay * 2, self.max_delay)
@@ -92,7 +118,7 @@ def run_service(
 ) -> int:
     """Blocking: the bot until SIGINT/SIGTERM, with the worker and the scheduler beside it."""
     token = require_token()
-    db = open_database(config.database_url, busy_timeout_ms=config.database.busy_timeout_ms)
+    db = open_database(config.database_url, key=load_data_key(config), busy_timeout_ms=config.database.busy_timeout_ms)
     upgrade(db)
     worker = WorkerProcess(config_path) if with_worker else None
     scheduler = None
@@ -105,7 +131,7 @@ def run_service(
             worker.start()
         if scheduler is not None:
             scheduler.start()
-        service = BotService(config, token, db)
+        service = BotService(config, token, db, config_path=config_path)
         if config.telegram.mode == "webhook":
             service.run_webhook()
         else:

@@ -5,6 +5,9 @@ Examples::
     dermvqa evaluate ../shared/data/dermavqa/iiyi/valid_ht.json pred.json \\
         --userinfo ../shared/data/dermavqa/iiyi/df_userinfo.csv --weights userinfo --json
     dermvqa baseline
+
+Exit status: 0 done; 1 some drafts failed (``predict``); 2 bad arguments, data file or path; 3 the
+model cannot be loaded (``dermvqa.errors.EXIT_CODES``). Each error is one line on stderr.
 """
 
 from __future__ import annotations
@@ -16,10 +19,43 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from dermvqa.errors import AlignmentError, DermError
+from dermvqa.errors import AlignmentError, DermError, UsageError, explain
+from dermvqa.logsafety import configure_logging
 from dermvqa.metrics.collapse import CollapseThresholds
 
 logger = logging.getLogger(__name__)
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (a batch size of 0 would never end)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def writable_file(path: Path, option: str) -> None:
+    """Refuse, before any work, an output file whose folder does not exist (or that is a folder)."""
+    folder = path.parent
+    if not folder.is_dir():
+        raise UsageError(f"{option} {path}: the folder {folder} does not exist; create it first")
+    if path.is_dir():
+        raise UsageError(f"{option} {path}: that is a folder; give a file name")
+
+
+def metric_list(text: str) -> tuple[str, ...]:
+    from dermvqa.evaluation import METRICS
+
+    metrics = tuple(m.strip() for m in text.split(",") if m.strip())
+    if not metrics:
+        raise UsageError(f"--metrics is empty; give a comma-separated subset of {','.join(METRICS)}")
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise UsageError(f"--metrics: unknown metric {unknown[0]!r}; allowed: {', '.join(METRICS)}")
+    return metrics
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
@@ -69,7 +105,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from dermvqa.evaluation import EvaluationOptions, evaluate, train_answers_from
     from dermvqa.report import summary_table, write_jsonl
 
-    metrics = tuple(m.strip() for m in args.metrics.split(",") if m.strip())
+    metrics = metric_list(args.metrics)
+    if args.per_case:
+        writable_file(args.per_case, "--per-case")
     options = EvaluationOptions(
         lang=args.lang,
         metrics=metrics,
@@ -125,11 +163,11 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--images", type=Path, help="folder with IMG_<ENCOUNTER>_<N>.* files")
     p.add_argument("--output", required=True, type=Path)
     p.add_argument("--prompt", type=int, choices=(1, 2), default=1)
-    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--batch-size", type=positive_int, default=4)
     p.add_argument("--lang", choices=("en", "zh", "es"), default="en")
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16", "float16"))
-    p.add_argument("--max-new-tokens", type=int, default=200)
+    p.add_argument("--max-new-tokens", type=positive_int, default=200)
     p.add_argument("--api-base", help="openai backend: the server's /v1 URL")
     p.add_argument(
         "--missing-images",
@@ -146,8 +184,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from dermvqa.config import ModelConfig
     from dermvqa.data.challenge import load_encounters, write_predictions
     from dermvqa.drafting.factory import ModelSpec, create_drafter
-    from dermvqa.predict import PredictOptions, predict
+    from dermvqa.predict import PredictOptions, check_images, predict
 
+    writable_file(args.output, "--output")
     revision = args.revision or ("2025-06-21" if args.backend == "moondream" else "main")
     model = dataclasses.replace(
         ModelConfig(),
@@ -161,10 +200,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
         **({"api_base": args.api_base} if args.api_base else {}),
     )
     encounters = load_encounters(args.input)
-    drafter = create_drafter(ModelSpec(args.backend, args.model, revision, args.adapter), model)
     options = PredictOptions(
         prompt_id=args.prompt, batch_size=args.batch_size, lang=args.lang, missing_images=args.missing_images
     )
+    check_images(encounters, args.images, options)  # every encounter, before the model loads
+    drafter = create_drafter(ModelSpec(args.backend, args.model, revision, args.adapter), model)
     report = predict(encounters, args.images, drafter, options)
     write_predictions(args.output, report.predictions, args.lang)
     print(
@@ -184,8 +224,13 @@ def _add_make_tiny_model(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_make_tiny_model(args: argparse.Namespace) -> int:
-    from dermvqa.drafting.tiny_model import make_tiny_model
+    from dermvqa.drafting.tiny_model import MARKER_FILE, make_tiny_model
 
+    out: Path = args.outdir
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} is an existing file; give a folder (new, or one make-tiny-model built)")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER_FILE).is_file():
+        raise UsageError(f"{out} is a folder with other files in it; give a new or empty folder")
     path = make_tiny_model(args.outdir, args.geometry, args.seed)
     print(f"saved a random {args.geometry} LLaVA to {path} (its answers are meaningless)")
     return 0
@@ -204,19 +249,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(logging.DEBUG if args.verbose else logging.WARNING)
     try:
         return args.func(args)
     except AlignmentError as exc:
         print(f"dermvqa: error: predictions do not match references: {exc}", file=sys.stderr)
         return 2
-    except DermError as exc:
-        print(f"dermvqa: error: {exc}", file=sys.stderr)
-        return 2
+    except (DermError, OSError) as exc:  # a cause a person can fix: one line, no traceback
+        logger.debug("details of the error below", exc_info=True)
+        message, code = explain(exc)
+        print(f"dermvqa: error: {message}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ file, the storage folder) are resolved against the folder of the config file.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 import re
 import tomllib
@@ -24,6 +25,15 @@ from dermvqa.errors import ConfigError
 ENV_PREFIX = "DERMBOT_"
 CONFIG_ENV = "DERMBOT_CONFIG"
 TOKEN_ENV = "DERMBOT_TELEGRAM_TOKEN"
+WEBHOOK_SECRET_ENV = "DERMBOT_WEBHOOK_SECRET"
+# Secrets only the bot process needs: masked in its logs, never passed to its children (the worker
+# runs model code, moondream2's remote code included; training needs no Telegram access).
+SERVICE_SECRET_ENVS = (TOKEN_ENV, WEBHOOK_SECRET_ENV)
+# The data key (dermvqa/storage/keys.py) and the next one during `dermbot keys rotate`: never
+# configuration overrides; children (the worker) do need the data key, so it is no service secret.
+DATA_KEY_ENV = "DERMBOT_DATA_KEY"
+NEW_DATA_KEY_ENV = "DERMBOT_NEW_DATA_KEY"
+DATA_KEY_ENVS = (DATA_KEY_ENV, NEW_DATA_KEY_ENV)
 
 
 def _rule(check: Callable[[Any], bool], allowed: str) -> dict[str, Any]:
@@ -66,6 +76,14 @@ def _is_url_base(v: str) -> bool:
     return v.startswith(("http://", "https://"))
 
 
+def _is_https_or_empty(v: str) -> bool:
+    return v == "" or v.startswith("https://")  # Telegram delivers webhook updates only over HTTPS
+
+
+def _is_url_path(v: str) -> bool:
+    return re.fullmatch(r"/?([A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*)?/?", v) is not None
+
+
 @dataclass(frozen=True)
 class DatabaseConfig:
     url: str = field(default="sqlite:///var/dermbot.sqlite3", metadata=_non_empty())
@@ -78,8 +96,12 @@ class StorageConfig:
     dir: str = field(default="var/images", metadata=_non_empty())
     # Larger photos are scaled down before a model sees them (the original stays on disk).
     max_side_px: int = field(default=2048, metadata=_at_least(64))
-    # Decompression-bomb guard: images with more pixels are refused outright.
-    max_pixels: int = field(default=200_000_000, metadata=_at_least(1))
+    # Decompression-bomb guard: photos with more pixels are refused from their header, before
+    # decoding (40 megapixels: above any phone camera). Must not exceed Pillow's own bomb limit.
+    max_pixels: int = field(default=40_000_000, metadata=_at_least(1))
+    # A file holding the data key (64 hex characters), readable only by its owner; used when
+    # DERMBOT_DATA_KEY is not set. Encrypts the SQLite database and the photos (dermvqa/storage/keys.py).
+    key_file: str = ""
 
 
 @dataclass(frozen=True)
@@ -116,6 +138,9 @@ class WorkerConfig:
     max_attempts: int = field(default=3, metadata=_between(1, 100))
     backoff_base_seconds: float = field(default=5.0, metadata=_at_least(0.0))
     backoff_max_seconds: float = field(default=600.0, metadata=_at_least(0.0))
+    # A batch still drafting after this long counts as hung: its jobs go back to the queue (the
+    # attempt counted) and the worker exits so its supervisor restarts it.
+    batch_timeout_s: float = field(default=600.0, metadata=_at_least(1.0))
 
 
 @dataclass(frozen=True)
@@ -125,7 +150,13 @@ class TelegramConfig:
         default="https://api.telegram.org/file/bot", metadata=_rule(_is_url_base, "an http(s) URL")
     )
     mode: str = field(default="polling", metadata=_one_of("polling", "webhook"))
-    webhook_url: str = ""
+    # Webhook mode: the public HTTPS base URL (a reverse proxy in front of webhook_listen:webhook_port);
+    # setWebhook gets webhook_url + "/" + the path. The path is derived from the webhook secret
+    # (DERMBOT_WEBHOOK_SECRET, else drawn at start) unless webhook_path names one.
+    webhook_url: str = field(default="", metadata=_rule(_is_https_or_empty, "empty, or an https:// URL"))
+    webhook_path: str = field(
+        default="", metadata=_rule(_is_url_path, "empty, or path segments of A-Z a-z 0-9 _ - separated by /")
+    )
     webhook_listen: str = "127.0.0.1"
     webhook_port: int = field(default=8443, metadata=_between(1, 65535))
     poll_timeout_s: int = field(default=10, metadata=_between(0, 50))
@@ -147,6 +178,11 @@ class IntakeConfig:
     max_file_bytes: int = field(default=20_000_000, metadata=_at_least(1))
     max_description_chars: int = field(default=2000, metadata=_between(1, 4000))
     min_description_chars: int = field(default=3, metadata=_at_least(1))
+    # Flood guard for patients' private chats (clinicians are never limited): a patient may send
+    # rate_burst updates at once (a full album and a few messages), then rate_per_minute; the excess
+    # is dropped before any download or database work, with one notice. 0 turns the guard off.
+    rate_per_minute: float = field(default=30.0, metadata=_at_least(0.0))
+    rate_burst: int = field(default=20, metadata=_between(1, 10_000))
 
 
 @dataclass(frozen=True)
@@ -154,6 +190,16 @@ class ReviewConfig:
     clinician_ids: tuple[int, ...] = ()
     # A group chat for reviews; 0 sends each case privately to every clinician.
     chat_id: int = 0
+    # How often the bot counts the review group's members (a non-clinician locks the room).
+    room_check_minutes: float = field(default=10.0, metadata=_at_least(0.01))
+    # The bot's watchdog tells the review recipients, once each, about a case waiting longer than this
+    # in a non-final state (queued, drafting, awaiting review, approved) and about a message that failed
+    # for good. Fractions allowed (tests use 0.01).
+    alert_after_minutes: float = field(default=60.0, metadata=_at_least(0.001))
+
+    @property
+    def alert_after(self) -> dt.timedelta:
+        return dt.timedelta(minutes=self.alert_after_minutes)
 
 
 DEFAULT_DISCLAIMER = (
@@ -209,6 +255,53 @@ class TrainingConfig:
     gate_min_heldout: int = field(default=10, metadata=_at_least(1))
 
 
+def _is_cron_text(v: str) -> bool:
+    """Five-field cron text that APScheduler accepts (ranges checked: '61 3 * * *' is refused)."""
+    if not _is_cron(v):
+        return False
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(v, timezone="UTC")
+    except ValueError:
+        return False
+    return True
+
+
+def _is_timezone_or_empty(v: str) -> bool:
+    return v == "" or _is_timezone(v)
+
+
+_DAYS = _rule(lambda v: v >= 0, "a whole number of days >= 0 (0 = keep forever)")
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    """How long each kind of record is kept (dermvqa/retention.py); 0 keeps it forever."""
+
+    # Cases in a final state, counted from when they reached it, then deleted with their photos,
+    # messages, drafts and reviews. Cases still in progress are never purged.
+    answered_days: int = field(default=365, metadata=_DAYS)
+    rejected_days: int = field(default=365, metadata=_DAYS)
+    withdrawn_days: int = field(default=30, metadata=_DAYS)
+    failed_days: int = field(default=90, metadata=_DAYS)
+    # Delivered (or failed for good) outgoing messages, counted from delivery.
+    outbox_days: int = field(default=7, metadata=_DAYS)
+    # The conversation record (every message in and out).
+    message_log_days: int = field(default=30, metadata=_DAYS)
+    # The pseudonymised audit of clinicians' decisions (no words, photos or patient ids): kept for the
+    # period the clinic's medical-record law requires; 10 years by default.
+    audit_days: int = field(default=3650, metadata=_DAYS)
+    purge_schedule: str = field(
+        default="30 3 * * *", metadata=_rule(_is_cron_text, "five-field cron text, e.g. '30 3 * * *'")
+    )
+    # Empty: the same time zone as [training] timezone.
+    timezone: str = field(
+        default="", metadata=_rule(_is_timezone_or_empty, "empty, or an IANA time zone, e.g. 'Europe/Warsaw'")
+    )
+    misfire_grace_seconds: int = field(default=3600, metadata=_at_least(1))
+
+
 @dataclass(frozen=True)
 class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -220,6 +313,7 @@ class Config:
     review: ReviewConfig = field(default_factory=ReviewConfig)
     bot: BotConfig = field(default_factory=BotConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
     # Folder that relative paths are resolved against (the config file's folder).
     base_dir: Path = field(default_factory=Path.cwd)
 
@@ -316,7 +410,7 @@ def _build_section(cls: type, raw: Mapping[str, Any], name: str) -> Any:
 def _env_overrides(environ: Mapping[str, str], classes: Mapping[str, type]) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
     for var, value in environ.items():
-        if not var.startswith(ENV_PREFIX) or var in (CONFIG_ENV, TOKEN_ENV):
+        if not var.startswith(ENV_PREFIX) or var in (CONFIG_ENV, *SERVICE_SECRET_ENVS, *DATA_KEY_ENVS):
             continue
         rest = var[len(ENV_PREFIX) :].lower()
         section, _, key = rest.partition("_")
@@ -372,8 +466,26 @@ def _check_cross_field(config: Config) -> None:
         )
     if config.intake.min_description_chars > config.intake.max_description_chars:
         raise ConfigError("[intake] min_description_chars: must not exceed max_description_chars")
+    if config.intake.rate_per_minute and config.intake.rate_burst <= config.intake.max_photos:
+        raise ConfigError(
+            "[intake] rate_burst: must be larger than [intake] max_photos (a full album arrives at once) "
+            f"({config.intake.rate_burst} <= {config.intake.max_photos})"
+        )
+    from PIL import Image  # Pillow's own decompression-bomb limit (None: unlimited)
+
+    if Image.MAX_IMAGE_PIXELS and config.storage.max_pixels > Image.MAX_IMAGE_PIXELS:
+        raise ConfigError(
+            f"[storage] max_pixels: must not exceed Pillow's limit of {Image.MAX_IMAGE_PIXELS:,} pixels "
+            f"({config.storage.max_pixels:,})"
+        )
     if config.telegram.mode == "webhook" and not config.telegram.webhook_url:
         raise ConfigError("[telegram] webhook_url: required when [telegram] mode is 'webhook'")
+
+
+def child_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a child process (worker, training): ours, less the bot's own secrets."""
+    environ = os.environ if environ is None else environ
+    return {name: value for name, value in environ.items() if name not in SERVICE_SECRET_ENVS}
 
 
 def read_token(environ: Mapping[str, str] | None = None) -> str | None:

@@ -9,11 +9,21 @@ from __future__ import annotations
 
 
 class DermError(Exception):
-    """Base class of every error this project raises on purpose."""
+    """Base class of every error this project raises on purpose.
+
+    ``loggable``: whether the message may go to a log (see :mod:`dermvqa.logsafety`). Only classes
+    whose messages name configuration keys, model ids or states, never patient data or file paths.
+    """
+
+    loggable: bool = False
+    #: the exit status an entry point returns for it (see :data:`EXIT_CODES`)
+    exit_code: int = 2
 
 
 class ConfigError(DermError):
     """An invalid or missing configuration value (the message names the key)."""
+
+    loggable = True
 
 
 class DataFormatError(DermError):
@@ -37,9 +47,28 @@ class MetricError(DermError):
 class ModelLoadError(DermError):
     """A model cannot be loaded (unknown id, missing files, unsupported revision)."""
 
+    exit_code = 3
+    loggable = True
+
 
 class ImageError(DermError):
     """An image cannot be used (corrupt, empty, not an image, too large)."""
+
+
+class UnsupportedImageFormat(ImageError):
+    """A file in a format that is never opened (only JPEG, PNG and WebP are)."""
+
+
+class ImageTooLarge(ImageError):
+    """An image with more pixels than allowed (read from its header, before decoding)."""
+
+
+class DownloadError(DermError):
+    """A file could not be fetched from Telegram."""
+
+
+class FileTooLarge(DownloadError):
+    """A file is (or turned out, while downloading) larger than allowed."""
 
 
 class DraftingError(DermError):
@@ -56,3 +85,42 @@ class PermanentDraftingError(DraftingError):
 
 class InvalidTransition(DermError):
     """A case or job state change that the state machine does not allow."""
+
+    loggable = True
+
+
+class UsageError(DermError):
+    """A command-line argument that cannot work (a missing output folder, an empty list)."""
+
+
+class UnreachableError(DermError):
+    """A service the command needs (the database, Telegram) cannot be reached or refused us."""
+
+    exit_code = 4
+    loggable = True  # names a host (passwords masked, never the token), not patient data
+
+
+#: Exit statuses of every entry point (``dermbot``, ``dermvqa``, ``python -m training.finetune``).
+EXIT_CODES = {
+    0: "success",
+    1: "the work ran but some of it failed (for example drafts that failed); see the output",
+    2: "the command cannot run as asked: bad arguments, configuration, data file or path",
+    3: "the model cannot be loaded",
+    4: "a service cannot be reached: the database or Telegram",
+}
+
+
+def explain(exc: BaseException) -> tuple[str, int] | None:
+    """The one-line message and exit status for an error a person can fix, or None for a bug.
+
+    Entry points print ``PROG: error: MESSAGE`` on stderr and exit with the status, instead of a
+    traceback. Handles :class:`DermError` and :class:`OSError` (a file or folder that is missing,
+    exists already or cannot be written); the message names only the file, never its content.
+    """
+    if isinstance(exc, DermError):
+        return " ".join(str(exc).split()) or type(exc).__name__, exc.exit_code
+    if isinstance(exc, OSError):
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{reason}{where}", 2
+    return None

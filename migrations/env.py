@@ -30,9 +30,12 @@ def run_online() -> None:
     if connection is not None:
         _run(connection)
         return
+    from dermvqa.config import load_config
     from dermvqa.storage.database import open_database
+    from dermvqa.storage.keys import load_data_key
 
-    db = open_database(_url())
+    # The data key of the configured service (DERMBOT_DATA_KEY, else its [storage] key_file).
+    db = open_database(_url(), key=load_data_key(load_config()))
     try:
         with db.engine.begin() as conn:
             _run(conn)

@@ -5,10 +5,44 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from PIL import ImageFile
 
+from dermvqa.config import DATA_KEY_ENV
 from dermvqa.data.locations import shared_dermavqa_dir
 from dermvqa.storage.database import Database, open_database, upgrade
 from dermvqa.storage.image_store import ImageStore
+from dermvqa.storage.keys import DataKey, new_key_text, parse_key
+
+
+@pytest.fixture(scope="session", autouse=True)
+def data_key_env() -> str:
+    """An ephemeral data key for the whole session, in the environment (subprocesses inherit it).
+
+    Never the developer's own key: each session draws a new one before any test opens a database.
+    """
+    text = new_key_text()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(DATA_KEY_ENV, text)
+        yield text
+
+
+@pytest.fixture
+def decoded(monkeypatch) -> list[tuple[int, int]]:
+    """The size of every image Pillow decodes during the test (in this process: the bot, the fake server)."""
+    sizes: list[tuple[int, int]] = []
+    original = ImageFile.ImageFile.load
+
+    def spy(self):
+        sizes.append(self.size)
+        return original(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", spy)
+    return sizes
+
+
+@pytest.fixture
+def data_key(data_key_env) -> DataKey:
+    return parse_key(data_key_env, DATA_KEY_ENV)
 
 
 @pytest.fixture(scope="session")
@@ -21,9 +55,9 @@ def dermavqa_dir() -> Path:
 
 
 @pytest.fixture
-def db(tmp_path) -> Database:
-    """A real SQLite file upgraded to head with Alembic."""
-    database = open_database(f"sqlite:///{tmp_path / 'dermbot.sqlite3'}")
+def db(tmp_path, data_key) -> Database:
+    """A real SQLite file (encrypted with the session's data key) upgraded to head with Alembic."""
+    database = open_database(f"sqlite:///{tmp_path / 'dermbot.sqlite3'}", key=data_key)
     upgrade(database)
     yield database
     database.dispose()

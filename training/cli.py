@@ -2,7 +2,7 @@
 
 dermbot [--config PATH] train                 when the nightly job runs next, and the last runs
 dermbot [--config PATH] train --now [--force] run the learning loop now, in this process
-dermbot [--config PATH] models list [--json]  every registry entry (* = active)
+dermbot [--config PATH] models list [--json]  every registry entry (* = active; TAINTED: trained on erased data)
 dermbot [--config PATH] models promote ID --reason TEXT [--actor NAME]
 dermbot [--config PATH] models rollback --reason TEXT [--actor NAME]
 
@@ -16,7 +16,7 @@ import argparse
 import datetime as dt
 import getpass
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from sqlalchemy import select
@@ -24,12 +24,13 @@ from sqlalchemy import select
 from dermvqa.config import Config
 from dermvqa.storage import registry
 from dermvqa.storage.database import Database, open_database, upgrade
+from dermvqa.storage.keys import load_data_key
 from dermvqa.storage.models import TrainingRun
 
 
 @contextmanager
 def _database(config: Config) -> Iterator[Database]:
-    db = open_database(config.database_url, busy_timeout_ms=config.database.busy_timeout_ms)
+    db = open_database(config.database_url, key=load_data_key(config), busy_timeout_ms=config.database.busy_timeout_ms)
     try:
         upgrade(db)
         yield db
@@ -83,6 +84,8 @@ def _row(record, active_id: int | None) -> dict:
         "deltableu": metrics.get("deltableu"),
         "created_at": record.created_at.isoformat() if record.created_at else None,
         "activated_at": record.activated_at.isoformat() if record.activated_at else None,
+        # trained on a case whose patient data was erased since: never activated again
+        "tainted_at": record.tainted_at.isoformat() if record.tainted_at else None,
         "note": record.note,
     }
 
@@ -101,7 +104,8 @@ def cmd_models_list(config: Config, args: argparse.Namespace) -> int:
     for r in rows:
         bleu = f"{r['deltableu']:.3f}" if r["deltableu"] is not None else "-"
         model = f"{r['name']}@{r['revision']}" + (f" + {r['adapter_path']}" if r["adapter_path"] else "")
-        print(f"{'*' if r['active'] else '':1} {r['id']:>4} {r['status']:<9} {bleu:>9}  {model}")
+        taint = f"  TAINTED {r['tainted_at'][:16]} (trained on erased data)" if r["tainted_at"] else ""
+        print(f"{'*' if r['active'] else '':1} {r['id']:>4} {r['status']:<9} {bleu:>9}  {model}{taint}")
     return 0
 
 
@@ -121,24 +125,28 @@ def cmd_models_rollback(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(subparsers) -> None:
-    """Add ``train`` and ``models`` to a ``dermbot`` parser's subparsers."""
-    train = subparsers.add_parser("train", help="the learning loop: show its schedule, or run it now")
+def add_commands(subparsers, parents: Sequence[argparse.ArgumentParser] = ()) -> None:
+    """Add ``train`` and ``models`` to a ``dermbot`` parser's subparsers (``parents``: options such as
+    ``--config`` that every command accepts after its name too)."""
+    parents = list(parents)
+    train = subparsers.add_parser("train", parents=parents, help="the learning loop: show its schedule, or run it now")
     train.add_argument("--now", action="store_true", help="run the learning loop now, in this process")
     train.add_argument("--force", action="store_true", help="train even with fewer than min_new_cases new cases")
     train.set_defaults(func=cmd_train)
 
-    models = subparsers.add_parser("models", help="the model registry: list, promote, roll back")
+    models = subparsers.add_parser("models", parents=parents, help="the model registry: list, promote, roll back")
     sub = models.add_subparsers(dest="models_command", required=True)
-    listing = sub.add_parser("list", help="every registry entry (* marks the active one)")
+    listing = sub.add_parser("list", parents=parents, help="every registry entry (* marks the active one)")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(func=cmd_models_list)
-    promote = sub.add_parser("promote", help="make a registry entry the active model")
+    promote = sub.add_parser("promote", parents=parents, help="make a registry entry the active model")
     promote.add_argument("model_id", type=int, metavar="ID")
     promote.add_argument("--reason", required=True, help="recorded with the promotion")
     promote.add_argument("--actor", help="who asks (default: cli:<user>)")
     promote.set_defaults(func=cmd_models_promote)
-    rollback = sub.add_parser("rollback", help="re-activate the model that was active before the current one")
+    rollback = sub.add_parser(
+        "rollback", parents=parents, help="re-activate the model that was active before the current one"
+    )
     rollback.add_argument("--reason", required=True, help="recorded with the rollback")
     rollback.add_argument("--actor", help="who asks (default: cli:<user>)")
     rollback.set_defaults(func=cmd_models_rollback)

@@ -9,6 +9,7 @@ Augmentation (training rows only) is applied to each photo before they are combi
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,10 +17,13 @@ import torch
 
 from dermvqa.drafting.hf import format_prompt
 from dermvqa.drafting.images import combine, load_image
+from dermvqa.errors import ImageError
 from dermvqa.prompts import build_question
 from training.augment import AugmentSettings, augment
 from training.examples import Example, training_pairs
 from training.formatting import Row, answer_separator, build_row, continuation_ids, pad_rows
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -90,11 +94,18 @@ class SupervisedDataset:
         return combine(pics, lim.multi_image, lim.max_images)
 
     def encode(self, index: int, epoch: int = 0) -> Encoded | None:
+        """The row, or None when its prompt is too long or its photos are gone (a case erased while
+        the run trains: it is left out, and the run's model is tainted by the erasure)."""
         example_index, answer_index = self.pairs[index]
         example = self.examples[example_index]
         question = build_question(example.prompt_id, example.query)
         answer = example.answers[answer_index]
-        return encode(self.processor, self.photos(example, epoch), question, answer, self.max_seq_len)
+        try:
+            photos = self.photos(example, epoch)
+        except ImageError as exc:
+            logger.warning("example %s left out: %s", example.key, exc)
+            return None
+        return encode(self.processor, photos, question, answer, self.max_seq_len)
 
     def usable(self) -> tuple[list[int], int]:
         """Indices whose prompt fits ``max_seq_len`` (checked once, un-augmented), and how many answers get cut.

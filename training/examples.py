@@ -19,6 +19,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 _SPACE = re.compile(r"\s+")
 
@@ -26,8 +27,10 @@ _SPACE = re.compile(r"\s+")
 @dataclass(frozen=True)
 class Example:
     key: str  # "case:12" or "corpus:ENC00852"
-    image_paths: tuple[str, ...]
-    image_hashes: tuple[str, ...]  # content hashes (sha256) of the photos, in order
+    # file paths (base corpus) or stored photos (``ImageStore.photo``: decrypted in memory when read)
+    image_paths: tuple[Any, ...]
+    # the photos' names, in order: keyed hashes for stored photos, sha256 for corpus files
+    image_hashes: tuple[str, ...]
     query: str
     prompt_id: int
     answers: tuple[str, ...]  # the targets; the first one is the preferred

@@ -38,7 +38,8 @@ from transformers import HfArgumentParser
 from dermvqa.config import Config, load_config
 from dermvqa.drafting.devices import resolve_device
 from dermvqa.drafting.hf import load_pretrained, max_images_for
-from dermvqa.errors import DermError
+from dermvqa.errors import DermError, explain
+from dermvqa.logsafety import configure_logging
 from training.augment import AugmentSettings
 from training.dataset import ImageLimits, SupervisedDataset
 from training.examples import Example, split_examples
@@ -178,13 +179,17 @@ def load_examples(config: Config, dargs: DataArguments, margs: ModelArguments) -
 
     examples: list[Example] = []
     if dargs.cases:
-        from dermvqa.storage.database import open_database
+        from dermvqa.storage.database import open_database, upgrade
         from dermvqa.storage.image_store import ImageStore
+        from dermvqa.storage.keys import load_data_key
 
-        db = open_database(config.database_url, busy_timeout_ms=config.database.busy_timeout_ms)
+        db = open_database(
+            config.database_url, key=load_data_key(config), busy_timeout_ms=config.database.busy_timeout_ms
+        )
         try:
+            upgrade(db)  # as every dermbot command does: a fresh database gets its tables (and no cases)
             with db.read() as session:
-                examples += approved_cases(session, ImageStore(config.storage_dir))
+                examples += approved_cases(session, ImageStore(config.storage_dir, load_data_key(config)))
         finally:
             db.dispose()
     if dargs.corpus:
@@ -282,11 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     known, _ = pre.parse_known_args(argv)
     # Under accelerate launch / torchrun every process runs this; only the first one talks.
     main_process = int(os.environ.get("RANK", "0")) == 0
-    logging.basicConfig(
-        level=logging.WARNING if not main_process else logging.DEBUG if known.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(logging.WARNING if not main_process else logging.DEBUG if known.verbose else logging.INFO)
     try:
         config = load_config(known.config)
         margs, dargs, targs, _rest = build_parser(config).parse_args_into_dataclasses(args=argv)
@@ -301,9 +302,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             split.leaks_dropped,
         )
         result = train(margs, dargs, targs, split.train, split.heldout)
-    except DermError as exc:
-        print(f"training.finetune: error: {exc}", file=sys.stderr)
-        return 2
+    except (DermError, OSError) as exc:  # a cause a person can fix: one line, no traceback
+        logger.debug("details of the error below", exc_info=True)
+        message, code = explain(exc)
+        print(f"training.finetune: error: {message}", file=sys.stderr)
+        return code
     if main_process:
         print(json.dumps(result.to_json()))
     return 0

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from dermvqa.config import load_config
 from dermvqa.errors import DermError
+from dermvqa.logsafety import configure_logging
 
 logger = logging.getLogger(__name__)
 
@@ -25,11 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--trigger", default="schedule", help="recorded with the run (schedule, manual, ...)")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(logging.DEBUG if args.verbose else logging.INFO)
     try:
         config = load_config(args.config)
     except DermError as exc:

@@ -4,13 +4,18 @@
 scheduler in its own process) and ``dermbot train --now`` run:
 
 1. take the run lock (one run at a time, across processes); mark runs a crash left ``running`` failed;
+   retire the active model if it is tainted (trained on a case erased since; the newest untainted
+   model active before, or the baseline, drafts again) and delete tainted models' files under the
+   output folder;
 2. make sure the registry has an active entry: the first run registers ``[model]`` as the baseline;
 3. count approved cases since the last run that trained; too few: record a ``skipped`` run and stop;
 4. build examples (approved cases reviewed before the run started, plus the base corpus), split off
-   the held-out set by hash, deduplicate;
+   the held-out set by hash, deduplicate; record which cases the run trains on (a case erased
+   meanwhile is left out; one erased later taints the run's model);
 5. fine-tune a new adapter (or full model) from ``[model]`` on all training examples;
 6. register the candidate; the active model and the candidate answer the held-out set through the
-   worker's own drafter factory; the gate decides; promote or reject, with the reasons;
+   worker's own drafter factory; the gate decides; promote or reject, with the reasons (a candidate
+   tainted during the run, by an erasure, is rejected and never promoted);
 7. record the run (status, reason, sizes, metrics) and write its report folder.
 
 Any error after the run is recorded ends it ``failed`` with the error's type and message; the
@@ -23,12 +28,13 @@ import contextlib
 import dataclasses
 import fcntl
 import logging
+import shutil
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from dermvqa.config import Config
 from dermvqa.drafting.base import Drafter
@@ -36,7 +42,10 @@ from dermvqa.drafting.factory import ModelSpec, create_drafter
 from dermvqa.storage import registry
 from dermvqa.storage.database import Database, open_database, upgrade
 from dermvqa.storage.image_store import ImageStore
-from dermvqa.storage.models import ModelRecord, TrainingRun, utcnow
+from dermvqa.storage.keys import load_data_key
+from dermvqa.storage.model_taint import erased_cases_of_run, record_run_cases
+from dermvqa.storage.models import Case, ModelRecord, TrainingRun, utcnow
+from dermvqa.storage.private_files import make_private_dir
 from training.examples import Example, split_examples
 from training.gate import GateThresholds, decide
 from training.sources import approved_cases, corpus_examples, count_new_approved, last_trained_at, source_counts
@@ -62,7 +71,7 @@ class RunOutcome:
 @contextlib.contextmanager
 def run_lock(folder: Path) -> Iterator[bool]:
     """An exclusive, non-blocking lock file; the OS releases it if the process dies."""
-    folder.mkdir(parents=True, exist_ok=True)
+    make_private_dir(folder)  # [training] output_dir: 700 (models and reports of patients' cases)
     with (folder / LOCK_FILE).open("a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -101,7 +110,7 @@ def run_pipeline(
 ) -> RunOutcome:
     """Run the learning loop once (see the module docstring); ``force`` ignores ``min_new_cases``."""
     out_root = config.resolve_path(config.training.output_dir)
-    db = open_database(config.database_url, busy_timeout_ms=config.database.busy_timeout_ms)
+    db = open_database(config.database_url, key=load_data_key(config), busy_timeout_ms=config.database.busy_timeout_ms)
     try:
         upgrade(db)
         with run_lock(out_root) as locked:
@@ -121,11 +130,22 @@ def _locked_run(config: Config, db: Database, out_root: Path, force, trigger, fa
             .where(TrainingRun.status == "running")
             .values(status="failed", reason=INTERRUPTED, finished_at=utcnow())
         ).rowcount
+        fallback = registry.retire_tainted(session, actor=ACTOR)
         m = config.model
         registry.ensure_baseline(session, backend=m.backend, name=m.name, revision=m.revision)
-        new_cases = count_new_approved(session, last_trained_at(session))
+        last = last_trained_at(session)
+        new_cases = count_new_approved(session, last)
+        # A model that drafted was tainted since the last training: retrain now, without the erased cases.
+        drafted = ModelRecord.activated_at.is_not(None)
+        tainted_at = session.scalar(select(func.max(ModelRecord.tainted_at)).where(drafted))
+        retrain = tainted_at is not None and (last is None or tainted_at > last)
     if stale:
         logger.warning("%d interrupted training run(s) marked failed", stale)
+    if fallback is not None:
+        logger.warning("the active model was tainted by an erasure: retired; model %d active again", fallback.id)
+    remove_tainted_files(db, out_root)
+    if retrain and not force:
+        force, trigger = True, f"{trigger}; retraining: a model that drafted was tainted by an erasure"
     if new_cases < t.min_new_cases and not force:
         reason = f"{new_cases} new approved case(s) since the last training; at least {t.min_new_cases} needed"
         return _record_skip(db, reason, new_cases)
@@ -159,6 +179,37 @@ def _locked_run(config: Config, db: Database, out_root: Path, force, trigger, fa
     return dataclasses.replace(outcome, report_dir=str(report_dir))
 
 
+def remove_tainted_files(db: Database, out_root: Path) -> int:
+    """Delete the trained files of tainted models that are not active, when they lie under ``out_root``
+    (the learning loop's own output; a model registered by hand elsewhere is left alone)."""
+    removed = 0
+    with db.write() as session:
+        records = session.scalars(
+            select(ModelRecord).where(ModelRecord.tainted_at.is_not(None), ModelRecord.status != registry.ACTIVE)
+        ).all()
+        for record in records:
+            folder = Path(record.adapter_path or record.name)
+            if not folder.is_relative_to(out_root) or not folder.exists():
+                continue
+            shutil.rmtree(folder, ignore_errors=True)
+            note = "tainted: its trained files were deleted"
+            record.note = note if not record.note else f"{record.note}\n{note}"
+            removed += 1
+    if removed:
+        logger.info("deleted the files of %d tainted model(s)", removed)
+    return removed
+
+
+def case_id_of(example: Example) -> int | None:
+    """The case an example comes from (``case:<id>``); None for a base-corpus example."""
+    source, _, ident = example.key.partition(":")
+    return int(ident) if source == "case" and ident.isdigit() else None
+
+
+def _present_only(examples: Sequence[Example], present: set[int]) -> tuple[Example, ...]:
+    return tuple(e for e in examples if case_id_of(e) is None or case_id_of(e) in present)
+
+
 def _compact(report: dict[str, Any]) -> dict[str, Any]:
     """What the run row keeps: the report without per-case rows."""
     out = {k: v for k, v in report.items() if k not in ("active", "candidate")}
@@ -170,7 +221,7 @@ def _compact(report: dict[str, Any]) -> dict[str, Any]:
 
 def load_examples(config: Config, db: Database, until) -> list[Example]:
     with db.read() as session:
-        examples = approved_cases(session, ImageStore(config.storage_dir), until=until)
+        examples = approved_cases(session, ImageStore(config.storage_dir, load_data_key(config)), until=until)
     t = config.training
     if t.base_corpus:
         corpus, _ = corpus_examples(
@@ -189,12 +240,23 @@ def _train_and_gate(config, db, run_id, report_dir, started_at, report, factory,
 
     t = config.training
     split = split_examples(load_examples(config, db, started_at), t.heldout_share)
-    train, heldout = split.train, split.heldout
+    with db.write() as session:
+        # Fixes the training set: a case erased before this commits is left out; one erased after
+        # finds these rows and taints the candidate (checked again when it is registered).
+        present = record_run_cases(session, run_id, {c for e in split.train if (c := case_id_of(e)) is not None})
+        present |= set(
+            session.scalars(select(Case.id).where(Case.id.in_({case_id_of(e) for e in split.heldout} - {None})))
+        )
+    train, heldout = _present_only(split.train, present), _present_only(split.heldout, present)
+    vanished = len(split.train) + len(split.heldout) - len(train) - len(heldout)
+    if vanished:
+        logger.info("%d case(s) erased while the run read its data: left out", vanished)
     report["data"] = {
         "train_examples": len(train),
         "heldout_examples": len(heldout),
         "duplicates_dropped": split.duplicates_dropped,
         "leaks_dropped": split.leaks_dropped,
+        "erased_meanwhile": vanished,
         "edited_answers": sum(e.edited for e in train),
         "train_by_source": source_counts(train),
         "heldout_by_source": source_counts(heldout),
@@ -221,8 +283,12 @@ def _train_and_gate(config, db, run_id, report_dir, started_at, report, factory,
         candidate_spec, active = registry.spec_of(candidate), registry.active_record(session)
         active_spec = registry.spec_of(active)
         session.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(candidate_model_id=candidate.id))
+        if erased_cases_of_run(session, run_id):  # erased while it trained: tainted from birth
+            candidate.tainted_at = utcnow()
     report["candidate"] = {"model_id": candidate_spec.registry_id}
     report["active"] = {"model_id": active_spec.registry_id}
+    if (refused := _refuse_tainted(db, run_id, candidate_spec.registry_id, report)) is not None:
+        return refused
 
     train_answers = [a for e in train for a in e.answers]
     train_keys = [e.key for e in train for _ in e.answers]
@@ -245,6 +311,11 @@ def _train_and_gate(config, db, run_id, report_dir, started_at, report, factory,
     with db.write() as session:
         record = session.get(ModelRecord, candidate_spec.registry_id)
         record.metrics = {"run_id": run_id, **scores["candidate"].summary()}
+        tainted = record.tainted_at is not None
+    if tainted:  # an erasure while it was scored
+        return _refuse_tainted(db, run_id, candidate_spec.registry_id, report)
+    with db.write() as session:
+        record = session.get(ModelRecord, candidate_spec.registry_id)
         if decision.promote:
             registry.promote(session, record.id, reason=f"run {run_id}: {decision.summary}", actor=ACTOR)
         else:
@@ -252,6 +323,20 @@ def _train_and_gate(config, db, run_id, report_dir, started_at, report, factory,
     _finish(db, run_id, status=status, reason=decision.summary, metrics=_compact(report))
     logger.info("training run %d: %s (candidate #%d)", run_id, status, candidate_spec.registry_id)
     return RunOutcome(run_id, status, decision.summary, candidate_model_id=candidate_spec.registry_id)
+
+
+def _refuse_tainted(db: Database, run_id: int, model_id: int, report: dict[str, Any]) -> RunOutcome | None:
+    """Reject the candidate if it is tainted (a case it trained on was erased during the run)."""
+    with db.write() as session:
+        record = session.get(ModelRecord, model_id)
+        if record.tainted_at is None:
+            return None
+        reason = "tainted: a case it trained on was erased during the run; not promoted (the next run retrains)"
+        registry.reject(session, model_id, reason=f"run {run_id}: {reason}", actor=ACTOR)
+    report["tainted"] = True
+    _finish(db, run_id, status="rejected", reason=reason, metrics=_compact(report))
+    logger.info("training run %d: candidate #%d is tainted by an erasure: rejected", run_id, model_id)
+    return RunOutcome(run_id, "rejected", reason, candidate_model_id=model_id)
 
 
 def _register_candidate(session, config: Config, result, run_id: int) -> ModelRecord:

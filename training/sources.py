@@ -1,9 +1,11 @@
 """Where training examples come from: cases clinicians approved, and an optional base corpus.
 
-* An approved case (state ``approved`` or ``answered``) gives its photos (in order, from the image
-  store), the patient's description as the query, the prompt template it was drafted with, and the
-  clinician's final text as the answer (the edited text when they edited: the better target). A case
-  without a final text falls back to the text of its last approve/edit review.
+* An approved case (state ``approved`` or ``answered``) of a patient who agreed to training use
+  (``Patient.training_consent`` is True: a question apart from the service consent) gives its photos
+  (in order, from the image store), the patient's description as the query, the prompt template it
+  was drafted with, and the clinician's final text as the answer (the edited text when they edited:
+  the better target). A case without a final text falls back to the text of its last approve/edit
+  review. Cases of patients who said no, or were never asked, are never read.
 * A base corpus is a DermaVQA / MEDIQA-MAGIC JSON file plus its image folder; every English
   reference answer of an encounter is a target. Encounters without an image file or an answer are
   left out and counted.
@@ -26,7 +28,7 @@ from sqlalchemy.orm import Session
 from dermvqa.data.challenge import load_encounters
 from dermvqa.data.image_files import resolve_images
 from dermvqa.storage.image_store import ImageStore
-from dermvqa.storage.models import Case, CaseImage, Review, TrainingRun
+from dermvqa.storage.models import Case, CaseImage, Patient, Review, TrainingRun
 from training.examples import Example
 
 logger = logging.getLogger(__name__)
@@ -44,7 +46,13 @@ class CorpusStats:
 
 
 def _approved(until: dt.datetime | None):
-    query = select(Case).where(Case.state.in_(APPROVED_STATES))
+    """Approved cases of patients who said yes to training use (``Patient.training_consent``): a
+    "no", or no answer yet, keeps a case out of training and out of the gate's held-out set."""
+    query = (
+        select(Case)
+        .join(Patient, Patient.id == Case.patient_id)
+        .where(Case.state.in_(APPROVED_STATES), Patient.training_consent.is_(True))
+    )
     if until is not None:
         query = query.where((Case.reviewed_at.is_(None)) | (Case.reviewed_at <= until))
     return query
@@ -77,7 +85,7 @@ def approved_cases(session: Session, store: ImageStore, *, until: dt.datetime | 
         examples.append(
             Example(
                 key=f"case:{case.id}",
-                image_paths=tuple(str(store.path_for(h)) for h in hashes),
+                image_paths=tuple(store.photo(h) for h in hashes),  # read and decrypted on demand
                 image_hashes=tuple(hashes),
                 query=case.description or "",
                 prompt_id=case.prompt_id,
@@ -97,8 +105,13 @@ def last_trained_at(session: Session) -> dt.datetime | None:
 
 
 def count_new_approved(session: Session, since: dt.datetime | None) -> int:
-    """Approved cases reviewed after ``since`` (all of them when None)."""
-    query = select(func.count()).select_from(Case).where(Case.state.in_(APPROVED_STATES))
+    """Approved cases of consenting patients reviewed after ``since`` (all of them when None)."""
+    query = (
+        select(func.count())
+        .select_from(Case)
+        .join(Patient, Patient.id == Case.patient_id)
+        .where(Case.state.in_(APPROVED_STATES), Patient.training_consent.is_(True))
+    )
     if since is not None:
         query = query.where(Case.reviewed_at > since)
     return int(session.scalar(query) or 0)

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
 from dermvqa.drafting.hf import ADAPTER_INFO_FILE
+from dermvqa.storage.private_files import make_private_dir
 from training import checkpoint
 from training.dataset import SupervisedDataset, collate
 from training.formatting import IGNORE, micro_batches, plan_epoch, shard, steps_per_epoch, total_steps
@@ -171,6 +172,8 @@ def run_training(
     started = time.perf_counter()
     out_dir = Path(targs.output_dir)
     main = accelerator.is_main_process
+    if main:
+        make_private_dir(out_dir)  # 700: weights trained on patients' photos, whatever the umask
     train_idx, truncated = train_set.usable()
     heldout_idx, _ = heldout_set.usable()
     dropped = len(train_set) - len(train_idx)

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import select
 
 from dermvqa.casework import kinds
+from dermvqa.casework.erasure import Deleted as Deleted
+from dermvqa.casework.erasure import erase_patient
 from dermvqa.casework.posts import close_review_posts
 from dermvqa.config import IntakeConfig
-from dermvqa.errors import ImageError
+from dermvqa.errors import ImageError, ImageTooLarge, UnsupportedImageFormat
 from dermvqa.queue.jobs import cancel_for_case
 from dermvqa.states import WITHDRAWABLE, CaseState
 from dermvqa.storage.cases import transition
@@ -33,13 +36,26 @@ from dermvqa.storage.intake import (
     open_case,
     submit_case,
 )
-from dermvqa.storage.models import Case, CaseImage, MessageLog, Patient, utcnow
+from dermvqa.storage.models import Case, Patient, utcnow
 from dermvqa.storage.outbox import add_message
 from dermvqa.triage import red_flags
 
 logger = logging.getLogger(__name__)
 
-CONSENT_VERSION = "2026-11"
+# The version of the consent text (bot/texts.py: welcome, training_question): stored with each
+# patient's answer. Bump it whenever what the patient is told about their data changes.
+CONSENT_VERSION = "2026-12"
+
+# Documents (files sent uncompressed) are downloaded only when they claim to be one of these.
+PHOTO_MIME_TYPES = frozenset({"image/jpeg", "image/jpg", "image/pjpeg", "image/png", "image/webp"})
+PHOTO_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp"})
+# Image-like files we do not open: told "JPEG, PNG or WebP" rather than "only photos".
+OTHER_IMAGE_MIME_TYPES = frozenset(
+    {"application/postscript", "application/eps", "application/x-eps", "application/x-photoshop", "application/psd"}
+)
+OTHER_IMAGE_EXTENSIONS = frozenset(
+    ".eps .ps .ai .psd .tif .tiff .gif .bmp .heic .heif .avif .ico .svg .dng .cr2 .nef .raw .jp2 .tga .xcf".split()
+)
 
 
 @dataclass(frozen=True)
@@ -49,13 +65,29 @@ class PatientView:
     collecting_case: int | None = None
     photos: int = 0
     description_chars: int = 0
+    training_consent: bool | None = None  # None: not answered (yet)
+
+
+@dataclass(frozen=True)
+class PrivacyView:
+    """What a patient agreed to, and when (``/privacy``)."""
+
+    known: bool
+    consented: bool
+    consent_version: str | None = None
+    consent_at: dt.datetime | None = None
+    refused_at: dt.datetime | None = None
+    training_consent: bool | None = None  # None: not answered (yet)
+    training_consent_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
 class Refusal:
     """Why an input was refused: a code the bot turns into a message, and the limit involved."""
 
-    code: str  # too_many_photos | file_too_large | not_an_image | too_long | too_short | empty
+    # too_many_photos | file_too_large | too_many_pixels | unsupported_format | not_an_image |
+    # not_an_image_type | too_long | too_short | empty | ...
+    code: str
     limit: int | None = None
     detail: str = ""
 
@@ -85,14 +117,6 @@ class CaseSummary:
     submitted_at: dt.datetime | None
 
 
-@dataclass(frozen=True)
-class Deleted:
-    cases: int
-    images: int
-    files_removed: int = 0
-    hashes: frozenset[str] = field(default_factory=frozenset)
-
-
 def view(db: Database, user_id: int) -> PatientView:
     with db.read() as session:
         patient = find_patient(session, user_id)
@@ -105,22 +129,66 @@ def view(db: Database, user_id: int) -> PatientView:
             collecting_case=case.id if case else None,
             photos=image_count(session, case.id) if case else 0,
             description_chars=len(case.description or "") if case else 0,
+            training_consent=patient.training_consent,
         )
 
 
 def consent(db: Database, user_id: int, chat_id: int, language: str | None) -> None:
+    """The first question (the service): stored with the consent text's version. The second one
+    (training) is asked anew after it: any earlier answer belonged to an earlier consent."""
     with db.write() as session:
         patient = ensure_patient(session, user_id, chat_id, language)
         give_consent(session, patient, CONSENT_VERSION)
         patient.refused_at = None
+        patient.training_consent = None
+        patient.training_consent_at = None
 
 
 def refuse(db: Database, user_id: int, chat_id: int) -> None:
-    """Record only the refusal (and withdraw consent if it had been given)."""
+    """Record only the refusal (and withdraw consent if it had been given, training use included)."""
+    now = utcnow()
     with db.write() as session:
         patient = ensure_patient(session, user_id, chat_id)
         patient.consent_at = None
-        patient.refused_at = utcnow()
+        patient.refused_at = now
+        if patient.training_consent:
+            patient.training_consent = False
+            patient.training_consent_at = now
+
+
+def privacy(db: Database, user_id: int) -> PrivacyView:
+    """The stored answers to both consent questions (nothing is created for an unknown user)."""
+    with db.read() as session:
+        patient = find_patient(session, user_id)
+        if patient is None:
+            return PrivacyView(False, False)
+        return _privacy_view(patient)
+
+
+def _privacy_view(patient: Patient) -> PrivacyView:
+    return PrivacyView(
+        known=True,
+        consented=patient.consent_at is not None,
+        consent_version=patient.consent_version,
+        consent_at=patient.consent_at,
+        refused_at=patient.refused_at,
+        training_consent=patient.training_consent,
+        training_consent_at=patient.training_consent_at,
+    )
+
+
+def set_training_consent(db: Database, user_id: int, agreed: bool) -> PrivacyView | Refusal:
+    """The second question: may the patient's approved cases train the model? Stored with its time;
+    asked after the service consent and changeable at any time. Training reads it when it runs, so
+    a "no" keeps the patient's cases out of every later training run and its held-out set."""
+    with db.write() as session:
+        patient = find_patient(session, user_id)
+        if patient is None or patient.consent_at is None:
+            return Refusal("no_consent")
+        if patient.training_consent is not agreed:  # pressing the same answer twice keeps its first time
+            patient.training_consent = agreed
+            patient.training_consent_at = utcnow()
+        return _privacy_view(patient)
 
 
 def _consenting_patient(session, user_id: int) -> Patient:
@@ -130,15 +198,51 @@ def _consenting_patient(session, user_id: int) -> Patient:
     return patient
 
 
+def check_document(mime_type: str | None, file_name: str | None) -> Refusal | None:
+    """Whether a document (a file sent uncompressed) may be a photo, from what Telegram says about
+    it, before anything is downloaded; the bytes are checked again when they arrive."""
+    mime = (mime_type or "").lower().split(";")[0].strip()
+    suffix = Path(file_name or "").suffix.lower()
+    unknown = not mime or mime == "application/octet-stream"
+    if mime in PHOTO_MIME_TYPES or (unknown and suffix in PHOTO_EXTENSIONS):
+        return None
+    if mime.startswith("image/") or mime in OTHER_IMAGE_MIME_TYPES or suffix in OTHER_IMAGE_EXTENSIONS:
+        return Refusal("unsupported_format")
+    return Refusal("not_an_image_type")
+
+
+def check_room(db: Database, user_id: int, limits: IntakeConfig) -> Refusal | None:
+    """Whether the patient's open case can take one more photo: asked before a photo is downloaded
+    (``attach_photo`` checks again when it is added)."""
+    with db.read() as session:
+        patient = find_patient(session, user_id)
+        case = collecting_case(session, patient.id) if patient is not None else None
+        if case is not None and image_count(session, case.id) >= limits.max_photos:
+            return Refusal("too_many_photos", limits.max_photos)
+    return None
+
+
 def store_photo(store: ImageStore, data: bytes, limits: IntakeConfig, *, max_pixels: int) -> StoredImage | Refusal:
-    """Check a photo's size, decode it in full and store its file (no database: decoding a large
-    photo must not hold up anyone's transaction)."""
+    """Check a photo's size, format (JPEG, PNG or WebP) and pixel count (from its header), decode it
+    in full from memory and store it re-encoded without metadata (EXIF, GPS, XMP, ICC; turned upright)
+    and encrypted (:class:`ImageStore`; no database: decoding a large photo must not hold up anyone's
+    transaction). ``data`` itself is never written to disk. Nothing is written for a refused photo."""
     if len(data) > limits.max_file_bytes:
         return Refusal("file_too_large", limits.max_file_bytes)
     try:
         return store.put(data, max_pixels=max_pixels)
+    except UnsupportedImageFormat:
+        return Refusal("unsupported_format")
+    except ImageTooLarge:
+        return Refusal("too_many_pixels", max_pixels)
     except ImageError as exc:
         return Refusal("not_an_image", detail=str(exc))
+
+
+def discard_photo(db: Database, store: ImageStore, sha256: str) -> int:
+    """Remove a stored file that no case refers to (a photo refused after it was stored)."""
+    with db.read() as session:
+        return store.delete_unreferenced(session, {sha256})
 
 
 def attach_photo(
@@ -257,24 +361,5 @@ def cases_of(db: Database, user_id: int, limit: int = 20) -> list[CaseSummary]:
 
 
 def delete_everything(db: Database, store: ImageStore, user_id: int, chat_id: int) -> Deleted:
-    """Erase the patient: cases, photos (files too), messages, drafts, reviews; stop pending work."""
-    now = utcnow()
-    with db.write() as session:
-        patient = find_patient(session, user_id)
-        if patient is None:
-            session.execute(delete(MessageLog).where(MessageLog.user_id == user_id))
-            add_message(session, kinds.DELETED, chat_id=chat_id, payload={})
-            return Deleted(0, 0)
-        case_ids = list(session.scalars(select(Case.id).where(Case.patient_id == patient.id)))
-        hashes = set(session.scalars(select(CaseImage.sha256).where(CaseImage.case_id.in_(case_ids))))
-        images = session.scalar(select(func.count()).where(CaseImage.case_id.in_(case_ids))) or 0
-        for case_id in case_ids:
-            cancel_for_case(session, case_id, "patient deleted their data", now)
-            close_review_posts(session, case_id, "deleted at the patient's request", erase=True)
-        session.execute(delete(MessageLog).where(MessageLog.user_id == user_id))
-        session.delete(patient)  # cascades to cases, images, messages, drafts, reviews, jobs, outbox
-        session.flush()
-        add_message(session, kinds.DELETED, chat_id=chat_id, payload={})
-    with db.read() as session:
-        removed = store.delete_unreferenced(session, hashes)
-    return Deleted(len(case_ids), images, removed, frozenset(hashes))
+    """Erase the patient: everything that is theirs (``dermvqa.casework.erasure``)."""
+    return erase_patient(db, store, user_id, chat_id)

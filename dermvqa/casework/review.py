@@ -3,7 +3,9 @@ a case and the statistics.
 
 Every decision is a compare-and-set on the case's state and its newest draft: when two clinicians
 act on one case at once, exactly one wins and the other is told who was first. Every action is
-recorded (who, when, the draft and the final text). Callers check that the user is a clinician.
+recorded (who, when, the draft and the final text), and each decision also writes its audit row
+(``dermvqa.casework.audit``: kept after the patient's data is erased). Callers check that the user is
+a clinician.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from dermvqa.casework import kinds
-from dermvqa.casework.posts import close_review_posts
+from dermvqa.casework.alerts import load_attention
+from dermvqa.casework.audit import audit_key_of, record_decision
+from dermvqa.casework.posts import UNRECORDED, PostRef, check_post, close_review_posts
+from dermvqa.casework.watchdog import Attention
 from dermvqa.queue.jobs import enqueue_draft
 from dermvqa.states import REGENERATABLE, REJECTABLE, REVIEWABLE, CaseState
 from dermvqa.storage.cases import transition
@@ -32,7 +37,7 @@ class Decision:
     case_id: int
     action: str
     state: CaseState | None = None  # the case's state now
-    reason: str = ""  # why it did not happen: "outdated", "handled", "missing"
+    reason: str = ""  # why it did not happen: "outdated", "handled", "missing", "empty", "unrecorded"
     last_actor: int | None = None  # who acted last, when someone was first
 
 
@@ -60,6 +65,7 @@ class Stats:
     median_seconds_to_answer: float | None
     approved_unedited_share: float | None
     reviews: int
+    attention: Attention | None = None  # cases waiting too long, messages failed for good
 
 
 def latest_draft(session, case_id: int) -> Draft | None:
@@ -99,6 +105,24 @@ def _lost(session, case_id: int, action: str) -> Decision:
     return Decision(False, case_id, action, CaseState(case.state), "handled", last.clinician_id if last else None)
 
 
+def _refused_post(session, case_id: int, draft_id: int | None, action: str, post: PostRef | None) -> Decision | None:
+    """None when the button was pressed under a recorded review post of this case and draft (or came
+    from no post: ``post`` None, the Edit flow's confirmation, whose session a checked post began).
+
+    A leftover post (its case deleted, or ids that match no post of the case, e.g. a number reused
+    by an older database) answers "missing", and nothing changes.
+    """
+    if post is None:
+        return None
+    why = check_post(session, case_id, draft_id, post)
+    if not why:
+        return None
+    if why == UNRECORDED:
+        state = session.scalar(select(Case.state).where(Case.id == case_id))
+        return Decision(False, case_id, action, CaseState(state) if state else None, UNRECORDED)
+    return Decision(False, case_id, action, reason="missing")
+
+
 def _patient_chat(session, case_id: int) -> int:
     return session.scalar(select(Patient.chat_id).join(Case, Case.patient_id == Patient.id).where(Case.id == case_id))
 
@@ -111,16 +135,28 @@ def approve(
     *,
     final_text: str | None = None,
     clinician_name: str = "",
+    post: PostRef | None = None,
 ) -> Decision:
-    """Approve the draft (``final_text`` given: the clinician's edit). The answer goes to the outbox."""
+    """Approve the draft (``final_text`` given: the clinician's edit). The answer goes to the outbox.
+
+    ``post``: the review post whose button was pressed; it must be a recorded post of this case and
+    draft (checked in the same transaction as the decision).
+    """
     action = APPROVE if final_text is None else EDIT
     now = utcnow()
+    audit_key = audit_key_of(db)
     with db.write() as session:
+        refused = _refused_post(session, case_id, draft_id, action, post)
+        if refused is not None:
+            return refused
         draft = latest_draft(session, case_id)
         if draft is None or draft.id != draft_id:
             state = session.scalar(select(Case.state).where(Case.id == case_id))
             return Decision(False, case_id, action, CaseState(state) if state else None, "outdated")
         text = (final_text if final_text is not None else draft.text).strip()
+        if not text:  # never send a patient an empty answer (the worker never stores an empty draft)
+            state = session.scalar(select(Case.state).where(Case.id == case_id))
+            return Decision(False, case_id, action, CaseState(state) if state else None, "empty")
         if not transition(session, case_id, CaseState.APPROVED, expected=REVIEWABLE, final_text=text, reviewed_at=now):
             return _lost(session, case_id, action)
         session.add(
@@ -134,6 +170,7 @@ def approve(
                 created_at=now,
             )
         )
+        record_decision(session, audit_key, case_id, action, clinician_id, now)
         add_message(
             session,
             kinds.ANSWER,
@@ -150,6 +187,7 @@ def approve(
 def reject(db: Database, case_id: int, clinician_id: int, reason: str, *, clinician_name: str = "") -> Decision:
     """Reject the case with a reason (kept for the record); the patient gets the kind template."""
     now = utcnow()
+    audit_key = audit_key_of(db)
     with db.write() as session:
         draft = latest_draft(session, case_id)
         if not transition(session, case_id, CaseState.REJECTED, expected=REJECTABLE, reviewed_at=now):
@@ -165,6 +203,7 @@ def reject(db: Database, case_id: int, clinician_id: int, reason: str, *, clinic
                 created_at=now,
             )
         )
+        record_decision(session, audit_key, case_id, REJECT, clinician_id, now)
         add_message(
             session,
             kinds.REJECTED,
@@ -178,11 +217,25 @@ def reject(db: Database, case_id: int, clinician_id: int, reason: str, *, clinic
 
 
 def regenerate(
-    db: Database, case_id: int, clinician_id: int, *, max_attempts: int = 3, clinician_name: str = ""
+    db: Database,
+    case_id: int,
+    clinician_id: int,
+    *,
+    max_attempts: int = 3,
+    clinician_name: str = "",
+    draft_id: int | None = None,
+    post: PostRef | None = None,
 ) -> Decision:
-    """Queue a new draft for the case (its current draft stays on record)."""
+    """Queue a new draft for the case (its current draft stays on record).
+
+    ``post`` and ``draft_id``: the review post whose button was pressed and the draft it showed.
+    """
     now = utcnow()
+    audit_key = audit_key_of(db)
     with db.write() as session:
+        refused = _refused_post(session, case_id, draft_id, REGENERATE, post)
+        if refused is not None:
+            return refused
         case = session.get(Case, case_id)
         if case is None:
             return Decision(False, case_id, REGENERATE, reason="missing")
@@ -199,6 +252,7 @@ def regenerate(
                 created_at=now,
             )
         )
+        record_decision(session, audit_key, case_id, REGENERATE, clinician_id, now)
         enqueue_draft(session, case_id, priority=10 if case.urgent else 0, max_attempts=max_attempts, now=now)
         close_review_posts(session, case_id, f"new draft requested by {clinician_name or clinician_id}")
         return Decision(True, case_id, REGENERATE, CaseState.QUEUED)
@@ -216,14 +270,27 @@ def _session_row(session, clinician_id: int, chat_id: int) -> ClinicianSession |
 
 
 def begin_session(
-    db: Database, clinician_id: int, chat_id: int, case_id: int, draft_id: int | None, action: str
-) -> bool:
-    """Start an Edit or Reject; False when the case is no longer open for it."""
+    db: Database,
+    clinician_id: int,
+    chat_id: int,
+    case_id: int,
+    draft_id: int | None,
+    action: str,
+    *,
+    post: PostRef | None = None,
+) -> Decision:
+    """Start an Edit or Reject (ok), or say why not: the case is no longer open for it ("handled", with
+    its state), is gone or the post is a leftover ("missing"), or the post is not recorded yet."""
     allowed = REVIEWABLE if action == EDIT else REJECTABLE
     with db.write() as session:
+        refused = _refused_post(session, case_id, draft_id, action, post)
+        if refused is not None:
+            return refused
         state = session.scalar(select(Case.state).where(Case.id == case_id))
-        if state is None or CaseState(state) not in allowed:
-            return False
+        if state is None:
+            return Decision(False, case_id, action, reason="missing")
+        if CaseState(state) not in allowed:
+            return Decision(False, case_id, action, CaseState(state), "handled")
         row = _session_row(session, clinician_id, chat_id)
         if row is None:
             row = ClinicianSession(
@@ -237,7 +304,7 @@ def begin_session(
             "awaiting_text",
             None,
         )
-        return True
+        return Decision(True, case_id, action, CaseState(state))
 
 
 @dataclass(frozen=True)
@@ -297,7 +364,9 @@ def queue_view(db: Database, limit: int = 30) -> list[QueueItem]:
     return [QueueItem(r[0], CaseState(r[1]), bool(r[2]), r[3]) for r in rows]
 
 
-def stats(db: Database) -> Stats:
+def stats(db: Database, *, alert_after: dt.timedelta | None = None, now: dt.datetime | None = None) -> Stats:
+    """Counts and timings; with ``alert_after``, also what waits longer than that or failed for good."""
+    attention = load_attention(db, now or utcnow(), alert_after) if alert_after is not None else None
     with db.read() as session:
         counts = dict(session.execute(select(Case.state, func.count()).group_by(Case.state)).all())
         answered = session.execute(
@@ -319,4 +388,5 @@ def stats(db: Database) -> Stats:
         median_seconds_to_answer=statistics.median(seconds) if seconds else None,
         approved_unedited_share=decided.get(APPROVE, 0) / approvals if approvals else None,
         reviews=reviews,
+        attention=attention,
     )

@@ -3,8 +3,12 @@
 Claiming is one conditional ``UPDATE ... WHERE id IN (SELECT ... LIMIT n [FOR UPDATE SKIP LOCKED])
 RETURNING``: on SQLite the write lock is taken up front (``BEGIN IMMEDIATE``), on PostgreSQL rows
 another worker is claiming are skipped. A job whose worker died keeps its lease until it expires;
-then it is claimable again (its attempt counted). Completing is a compare-and-set on
-(job id, worker id, attempt), so a worker that lost its lease can never store a second draft.
+then it is claimable again (its attempt counted).
+
+Every transition of a claimed job (heartbeat, done, cancelled, failed, released) is a compare-and-set
+on the claim: (job id, worker id, state running, attempt number). The attempt number is the claim
+token: it grows with every claim, so a worker whose lease expired and was taken over (even by a
+process that reuses its worker id) changes nothing, and its late report is only logged.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
@@ -69,6 +73,23 @@ def _expire_exhausted(session: Session, now: dt.datetime) -> int:
     return len(rows)
 
 
+def _owned(job: ClaimedJob, worker_id: str):
+    """The WHERE of every transition of a claimed job: this worker still holds this claim."""
+    return and_(
+        Job.id == job.id, Job.worker_id == worker_id, Job.state == JobState.RUNNING, Job.attempts == job.attempts
+    )
+
+
+def _stale(job: ClaimedJob, worker_id: str, what: str) -> None:
+    logger.warning(
+        "job %s: %s ignored: worker %s no longer holds attempt %d (lease expired and taken over, or job cancelled)",
+        job.id,
+        what,
+        worker_id,
+        job.attempts,
+    )
+
+
 def claim(db: Database, worker_id: str, limit: int, lease_seconds: float, now: dt.datetime) -> list[ClaimedJob]:
     """Claim up to ``limit`` drafting jobs (urgent first, then oldest)."""
     lease_until = now + dt.timedelta(seconds=lease_seconds)
@@ -106,14 +127,16 @@ def claim(db: Database, worker_id: str, limit: int, lease_seconds: float, now: d
     return jobs
 
 
-def heartbeat(db: Database, worker_id: str, job_ids: Sequence[int], lease_seconds: float, now: dt.datetime) -> int:
+def heartbeat(
+    db: Database, worker_id: str, jobs: Sequence[ClaimedJob], lease_seconds: float, now: dt.datetime
+) -> int:
     """Extend the leases this worker still holds; returns how many it still holds."""
-    if not job_ids:
+    if not jobs:
         return 0
     with db.write() as session:
         result = session.execute(
             update(Job)
-            .where(Job.id.in_(list(job_ids)), Job.worker_id == worker_id, Job.state == JobState.RUNNING)
+            .where(or_(*(_owned(job, worker_id) for job in jobs)))
             .values(lease_expires_at=now + dt.timedelta(seconds=lease_seconds), heartbeat_at=now)
         )
         return result.rowcount or 0
@@ -123,24 +146,25 @@ def mark_done(session: Session, job: ClaimedJob, worker_id: str, now: dt.datetim
     """Compare-and-set the job to done in the caller's transaction; False if the lease was lost."""
     result = session.execute(
         update(Job)
-        .where(
-            Job.id == job.id,
-            Job.worker_id == worker_id,
-            Job.state == JobState.RUNNING,
-            Job.attempts == job.attempts,
-        )
+        .where(_owned(job, worker_id))
         .values(state=JobState.DONE, finished_at=now, lease_expires_at=None, last_error=None)
     )
-    return result.rowcount == 1
+    if result.rowcount != 1:
+        _stale(job, worker_id, "draft")
+        return False
+    return True
 
 
 def mark_cancelled(session: Session, job: ClaimedJob, worker_id: str, now: dt.datetime, reason: str) -> bool:
     result = session.execute(
         update(Job)
-        .where(Job.id == job.id, Job.worker_id == worker_id, Job.state == JobState.RUNNING)
+        .where(_owned(job, worker_id))
         .values(state=JobState.CANCELLED, finished_at=now, lease_expires_at=None, last_error=reason)
     )
-    return result.rowcount == 1
+    if result.rowcount != 1:
+        _stale(job, worker_id, "cancellation")
+        return False
+    return True
 
 
 def record_failure(
@@ -149,18 +173,24 @@ def record_failure(
     """Apply the retry policy in the caller's transaction. Returns GiveUp when the job is finished.
 
     A retry puts the job back in the queue after a backoff; giving up marks it failed with its last
-    error. Nothing happens (None, no give-up) when this worker no longer holds the job.
+    error. Nothing happens (None, no give-up) when this worker no longer holds the job: neither the
+    job nor its case changes, and the stale report is logged.
     """
-    decision = decide(policy, job.attempts, error)
-    owned = and_(Job.id == job.id, Job.worker_id == worker_id, Job.state == JobState.RUNNING)
+    # The job's own limit (set when it was queued) binds too: a dead worker's expired lease uses it.
+    limit = min(policy.max_attempts, job.max_attempts) if job.max_attempts else policy.max_attempts
+    decision = decide(replace(policy, max_attempts=limit), job.attempts, error)
+    owned = _owned(job, worker_id)
     if isinstance(decision, GiveUp):
         result = session.execute(
             update(Job)
             .where(owned)
             .values(state=JobState.FAILED, finished_at=now, lease_expires_at=None, last_error=decision.reason)
         )
-        return decision if result.rowcount == 1 else None
-    session.execute(
+        if result.rowcount != 1:
+            _stale(job, worker_id, "failure report")
+            return None
+        return decision
+    result = session.execute(
         update(Job)
         .where(owned)
         .values(
@@ -171,12 +201,19 @@ def record_failure(
             last_error=describe(error),
         )
     )
+    if result.rowcount != 1:
+        _stale(job, worker_id, "failure report")
+        return None
     transition(session, job.case_id, CaseState.QUEUED, expected=[CaseState.DRAFTING])
     return None
 
 
 def release(db: Database, worker_id: str, jobs: Sequence[ClaimedJob]) -> int:
-    """Give claimed jobs back untouched (a stopping worker): queued again, the attempt not counted."""
+    """Give claimed jobs back untouched (a stopping worker): queued again, the attempt not counted.
+
+    Only for a deliberate stop (SIGTERM) before drafting finished. A batch that ended in an error,
+    a hang or a crash counts its attempt (``record_failure``), so a poison job cannot loop forever.
+    """
     if not jobs:
         return 0
     released = 0
@@ -184,12 +221,14 @@ def release(db: Database, worker_id: str, jobs: Sequence[ClaimedJob]) -> int:
         for job in jobs:
             result = session.execute(
                 update(Job)
-                .where(Job.id == job.id, Job.worker_id == worker_id, Job.state == JobState.RUNNING)
+                .where(_owned(job, worker_id))
                 .values(state=JobState.QUEUED, worker_id=None, lease_expires_at=None, attempts=Job.attempts - 1)
             )
             if result.rowcount == 1:
                 released += 1
                 transition(session, job.case_id, CaseState.QUEUED, expected=[CaseState.DRAFTING])
+            else:
+                _stale(job, worker_id, "release")
     return released
 
 

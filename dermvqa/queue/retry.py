@@ -52,3 +52,36 @@ def describe(error: BaseException) -> str:
     """A one-line description for ``last_error`` (our errors carry no patient text)."""
     text = str(error).strip().splitlines()[0] if str(error).strip() else ""
     return f"{type(error).__name__}: {text}"[:500] if text else type(error).__name__
+
+
+# -- a busy database ------------------------------------------------------------------------------
+
+# Words in a driver's message that mean "another transaction holds the lock: try again later"
+# (SQLite's busy timeout ran out; PostgreSQL picked this transaction as a deadlock victim or could
+# not serialise it). Anything else is a real error and is not retried here.
+TRANSIENT_DB_MESSAGES = (
+    "database is locked",
+    "database table is locked",
+    "database is busy",
+    "deadlock detected",
+    "could not serialize access",
+    "lock timeout",
+)
+
+
+def is_transient_db_message(message: str) -> bool:
+    """Whether a database error's message means a lock held by someone else (pure)."""
+    text = message.lower()
+    return any(words in text for words in TRANSIENT_DB_MESSAGES)
+
+
+def db_retry_delay(message: str, tries: int, *, base_seconds: float = 0.5, max_seconds: float = 30.0) -> float | None:
+    """Seconds to wait before try ``tries + 1`` of a database operation that failed with ``message``.
+
+    None means "do not retry" (the error is not a lock). A lock is retried for as long as it lasts,
+    the wait doubling from ``base_seconds`` up to ``max_seconds``: a worker must outlive a long
+    migration or backup, never exit because of one (pure).
+    """
+    if not is_transient_db_message(message):
+        return None
+    return min(base_seconds * (2 ** min(max(tries - 1, 0), 60)), max_seconds)

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dermvqa.storage.database import Database
-from dermvqa.storage.models import Case, MessageLog, Patient
+from dermvqa.storage.models import Case, ClinicianSession, MessageLog, Patient
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,12 @@ def record_incoming(db: Database, entries: Sequence[IncomingEntry]) -> int:
             case_id = None
             if patient is not None:
                 case_id = session.scalar(select(Case.id).where(Case.patient_id == patient.id).order_by(Case.id.desc()))
+            elif e.is_clinician:  # an edited answer or a reject reason: linked to its case, erased with it
+                case_id = session.scalar(
+                    select(ClinicianSession.case_id).where(
+                        ClinicianSession.clinician_id == e.user_id, ClinicianSession.chat_id == e.chat_id
+                    )
+                )
             session.add(
                 MessageLog(
                     patient_id=patient.id if patient else None,

@@ -1,23 +1,26 @@
 """Delivery bookkeeping for the outbox: what is due, fan-out to clinicians, progress, outcome.
 
 The bot's sender calls these; each is one short transaction. A row's rendered parts are frozen on
-first delivery and its progress saved after every part, so a retry resends only what is missing.
+first delivery and its progress saved as soon as each part is delivered (before the next is sent),
+so a retry or a restart resends only what is missing, plus at most the one send in flight.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from dermvqa.states import CaseState
 from dermvqa.storage.cases import transition
 from dermvqa.storage.conversation import record_outgoing
 from dermvqa.storage.database import Database
 from dermvqa.storage.models import OutboxMessage, utcnow
-from dermvqa.storage.outbox import ANSWER, add_message
+from dermvqa.storage.outbox import ANSWER, DELETED, REVIEW_REQUEST, WITHDRAW_POST, add_message
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 
@@ -81,6 +84,52 @@ def fan_out(db: Database, row_id: int, recipients: list[int]) -> int:
         return len(recipients)
 
 
+def _media_of(part: dict[str, Any]) -> str:
+    if part["op"] == "album":
+        return "document" if part.get("media") == "document" else "photo"
+    return "text" if part["op"] == "message" else part["op"]
+
+
+def posted_messages(
+    parts: list[dict[str, Any]], message_ids: list[int] | tuple[int, ...], only: set[int] | None = None
+) -> list[dict[str, Any]]:
+    """The messages that delivered parts became, in order: ``{"message_id": m, "media": "text" | "photo" |
+    "document"}``; with ``only``, just those of the parts with these indexes."""
+    ids = iter(message_ids)
+    out: list[dict[str, Any]] = []
+    for index, part in enumerate(parts):
+        if part["op"] == "album":
+            count = len(part.get("photos") or ())
+        else:
+            count = int(part["op"] in ("message", "photo", "document"))
+        for _ in range(count):
+            message_id = next(ids, None)
+            if message_id is None:
+                return out
+            if only is None or index in only:
+                out.append({"message_id": message_id, "media": _media_of(part)})
+    return out
+
+
+def queue_withdrawal(session: Session, chat_id: int, messages: list[dict[str, Any]]) -> None:
+    """Owe the deletion of a deleted case's messages (``posted_messages``) in ``chat_id``.
+
+    The row has no link to the case, so it outlives it; the sender deletes each message, or blanks
+    it when Telegram refuses (``bot.delivery``).
+    """
+    if messages:
+        add_message(session, WITHDRAW_POST, chat_id=chat_id, payload={"messages": messages})
+
+
+def _withdraw_unrecorded(session: Session, o: RowOutcome) -> None:
+    """A review post was sent while its case was being deleted (its row went with the case): the
+    messages this attempt delivered were never seen by the erasure, so withdraw them now, in the same
+    transaction that finds the row gone."""
+    if o.row.kind != REVIEW_REQUEST or o.row.chat_id is None:
+        return
+    queue_withdrawal(session, o.row.chat_id, posted_messages(o.parts, o.message_ids, only=set(o.delivered)))
+
+
 @dataclass
 class RowOutcome:
     """What one delivery attempt of a row did: parts delivered, and how it ended."""
@@ -96,22 +145,33 @@ class RowOutcome:
     count_attempt: bool = True
 
 
-def record_outcomes(db: Database, outcomes: list[RowOutcome], *, max_attempts: int, now: dt.datetime) -> None:
-    """Record a whole delivery pass in one transaction (the group commit that keeps the bot fast).
+def record_outcomes(db: Database, outcomes: list[RowOutcome], *, max_attempts: int, now: dt.datetime) -> set[int]:
+    """Record delivery outcomes in one transaction (the sender's group commit of parts just sent).
 
-    Per row: its rendered parts (frozen, so a retry resends the same), its progress and message ids,
-    the conversation record of each delivered part, and its end: sent, retry later, or failed. A
-    delivered answer makes its case ``answered``. A crash before this commit makes the pass's
-    deliveries be sent again: Telegram offers no idempotency key, so at-least-once is the best any
-    sender can do, and the window is one pass (milliseconds).
+    Per outcome: its row's rendered parts (frozen, so a retry resends the same), its progress and
+    message ids, the conversation record of each part delivered, and, once it ends, sent, retry
+    later, or failed. A delivered answer makes its case ``answered``. The sender commits each part's
+    outcome before it sends the next message to that chat, so a crash resends at most that one:
+    Telegram offers no idempotency key, so at-least-once is the best any sender can do.
+
+    Returns the ids of the rows that no longer exist (the sender sends nothing more of them).
     """
+    gone: set[int] = set()
     if not outcomes:
-        return
+        return gone
     with db.write() as session:
         for o in outcomes:
             row = session.get(OutboxMessage, o.row.id)
-            if row is None:
-                continue  # deleted meanwhile (the patient erased their data)
+            if row is None:  # deleted meanwhile (the patient erased their data)
+                _withdraw_unrecorded(session, o)
+                gone.add(o.row.id)
+                continue
+            if o.row.kind == DELETED:  # the erased patient's notice: leaves no row and no record behind
+                last_try = o.retry_in is None or row.attempts + int(o.count_attempt) >= max_attempts
+                if o.done or (o.error is not None and last_try):
+                    session.delete(row)
+                    continue
+                o = dataclasses.replace(o, delivered=[])
             if o.parts and "parts" not in (row.payload or {}):
                 row.payload = {**(row.payload or {}), "parts": o.parts}
             row.progress = o.progress
@@ -142,3 +202,4 @@ def record_outcomes(db: Database, outcomes: list[RowOutcome], *, max_attempts: i
                 row.state = FAILED
             else:
                 row.next_attempt_at = now + dt.timedelta(seconds=o.retry_in)
+    return gone

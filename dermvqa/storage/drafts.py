@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from dermvqa.drafting.base import DraftResult
+from dermvqa.errors import DraftingError
 from dermvqa.queue.jobs import ClaimedJob, mark_cancelled, mark_done, record_failure
 from dermvqa.queue.retry import RetryPolicy
 from dermvqa.states import CaseState
@@ -42,7 +43,13 @@ def save_draft(
     queue_seconds: float,
     now: dt.datetime,
 ) -> SaveOutcome:
-    """Store the draft, move the case to review and ask the bot to notify clinicians, atomically."""
+    """Store the draft, move the case to review and ask the bot to notify clinicians, atomically.
+
+    An empty draft is never stored (it could be approved and sent as an empty answer): the worker
+    counts it as a failed attempt before it gets here; this refusal is the last line of defence.
+    """
+    if not result.text.strip():
+        raise DraftingError("refusing to store an empty draft")
     with db.write() as session:
         state = session.scalar(select(Case.state).where(Case.id == job.case_id))
         if state != CaseState.DRAFTING:

@@ -71,6 +71,9 @@ class Patient(Base):
     language: Mapped[str | None] = mapped_column(String(16))
     consent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     consent_version: Mapped[str | None] = mapped_column(String(32))
+    # The second, separate question: may this patient's cases improve the model? None: not asked yet.
+    training_consent: Mapped[bool | None] = mapped_column(Boolean)
+    training_consent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     refused_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # declined consent: nothing else kept
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -79,7 +82,9 @@ class Patient(Base):
 
 class Case(Base):
     __tablename__ = "cases"
-    __table_args__ = (Index("ix_cases_state_urgent", "state", "urgent"),)
+    # AUTOINCREMENT on SQLite: a deleted case's number is never given to another (its leftover review
+    # posts must not act on someone else's case). PostgreSQL sequences never reuse ids anyway.
+    __table_args__ = (Index("ix_cases_state_urgent", "state", "urgent"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
@@ -104,7 +109,8 @@ class Case(Base):
 
 
 class CaseImage(Base):
-    """One photo of a case. The file lives on disk under its sha256; the row keeps its facts."""
+    """One photo of a case. The file lives on disk, encrypted, under ``sha256``: despite the column's
+    name, the keyed hash that names the stored file (see dermvqa.storage.image_store); the row keeps its facts."""
 
     __tablename__ = "case_images"
 
@@ -142,6 +148,7 @@ class MessageLog(Base):
 
 class Draft(Base):
     __tablename__ = "drafts"
+    __table_args__ = ({"sqlite_autoincrement": True},)  # ids never reused (review buttons name a draft)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
@@ -197,7 +204,8 @@ class OutboxMessage(Base):
     """A message owed to someone, written in the same transaction as the change that causes it."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_pending", "state", "next_attempt_at"),)
+    # Review posts are outbox rows: their ids are never reused (see Case).
+    __table_args__ = (Index("ix_outbox_pending", "state", "next_attempt_at"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))  # e.g. review_request, patient_text, answer
@@ -219,7 +227,10 @@ class ClinicianSession(Base):
     """A clinician's unfinished Edit or Reject: waiting for their text, or for them to confirm it."""
 
     __tablename__ = "clinician_sessions"
-    __table_args__ = (UniqueConstraint("clinician_id", "chat_id", name="uq_clinician_sessions_who"),)
+    __table_args__ = (
+        UniqueConstraint("clinician_id", "chat_id", name="uq_clinician_sessions_who"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     clinician_id: Mapped[int] = mapped_column(BigInteger)
@@ -248,6 +259,8 @@ class ModelRecord(Base):
     note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     activated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Trained on a case that was erased since: never promoted again, retired at the next nightly run.
+    tainted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class ModelEvent(Base):
@@ -279,3 +292,37 @@ class TrainingRun(Base):
     candidate_model_id: Mapped[int | None] = mapped_column(ForeignKey("models.id", ondelete="SET NULL"))
     metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     report_dir: Mapped[str | None] = mapped_column(String(1024))
+
+
+class ServiceFlag(Base):
+    """A named, durable switch of the running service, such as the review group's lock."""
+
+    __tablename__ = "service_flags"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TrainingRunCase(Base):
+    """Which cases a training run trained on (no foreign key: the case may be erased, the record
+    stays so that the models trained on it can be found and tainted; case ids are never reused)."""
+
+    __tablename__ = "training_run_cases"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("training_runs.id", ondelete="CASCADE"), primary_key=True)
+    case_id: Mapped[int] = mapped_column(Integer, primary_key=True, index=True)
+
+
+class CaseAudit(Base):
+    """The minimal medical record of a clinician's decision, kept when the patient's data is erased:
+    a keyed hash of the case, who decided what and when. No words, no photos, no patient id."""
+
+    __tablename__ = "case_audit"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_key: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(16))  # approve | edit | reject | regenerate
+    clinician_id: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -17,6 +17,10 @@ from dermvqa.storage.models import OutboxMessage
 REVIEW_REQUEST = "review_request"
 ANSWER = "answer"  # delivering it makes its case answered (dermvqa.storage.delivery)
 CASE_FAILED = "case_failed"
+WITHDRAW_POST = "withdraw_post"  # delete (or, if refused, blank) the messages of a deleted case's review post
+# The patient's data was erased: once delivered (or failed for good) the row itself is removed and
+# no conversation record is written, so nothing about that chat stays behind.
+DELETED = "deleted"
 
 
 def add_message(

@@ -8,11 +8,21 @@ Rollback undoes activations like a stack: replaying the events, a ``promote`` pu
 a ``rollback`` pops one, so promote A, B, C then rollback, rollback gives B, then A. The learning
 loop registers the configured model as the first active entry (the baseline), so the first
 promotion always has something to roll back to.
+
+A promoted model that a worker cannot load is marked ``failed`` (its note says why), the model
+active before it is re-activated (an automatic rollback), and the clinicians are told: drafting
+goes on with the previous model instead of every worker restarting in a loop. Promoting the model
+again (after fixing it) makes the workers try it again.
+
+A model trained on a case that was erased since is *tainted* (``tainted_at``, set by
+``dermvqa.storage.model_taint`` in the erasure's transaction): it is never activated again (promote
+and rollback refuse it or pass over it), and :func:`retire_tainted` retires it when it is active.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
@@ -21,9 +31,13 @@ from sqlalchemy.orm import Session
 from dermvqa.drafting.factory import ModelSpec
 from dermvqa.errors import DermError
 from dermvqa.storage.models import ModelEvent, ModelRecord, utcnow
+from dermvqa.storage.outbox import CASE_FAILED, add_message
 
 ACTIVE, CANDIDATE, RETIRED, REJECTED = "active", "candidate", "retired", "rejected"
+FAILED = "failed"  # promoted, but no worker could load it (the note says why)
 PROMOTE, ROLLBACK, REJECT = "promote", "rollback", "reject"
+RETIRE = "retire"  # a tainted active model retired (retire_tainted)
+LOAD_FAILED = "load_failed"  # a worker could not load the active model
 
 
 def active_record(session: Session) -> ModelRecord | None:
@@ -87,6 +101,11 @@ def activate(
     record = session.get(ModelRecord, model_id)
     if record is None:
         raise DermError(f"model {model_id}: no such registry entry")
+    if record.tainted_at is not None:
+        raise DermError(
+            f"model {model_id} cannot be activated: it was trained on a case whose patient data was erased "
+            f"(tainted {record.tainted_at:%Y-%m-%d %H:%M} UTC); train a new model without it"
+        )
     now = now or utcnow()
     session.execute(
         update(ModelRecord).where(ModelRecord.status == ACTIVE, ModelRecord.id != model_id).values(status=RETIRED)
@@ -164,7 +183,105 @@ def rollback(session: Session, *, reason: str, actor: str, now: dt.datetime | No
     if current is None:
         raise DermError("no active model to roll back (the configured [model] drafts)")
     history = [(e.action, e.model_id) for e in events(session) if e.action in (PROMOTE, ROLLBACK)]
-    target = previous_model(history, current.id)
+    target = _previous_untainted(session, history, current.id)
     if target is None:
         raise DermError(f"model {current.id} is the first active model: there is nothing to roll back to")
     return activate(session, target, action=ROLLBACK, reason=reason, actor=actor, now=now)
+
+
+@dataclass(frozen=True)
+class LoadFailure:
+    """What :func:`record_load_failure` did."""
+
+    recorded: bool  # False: the model was no longer active (another worker recorded it first)
+    fallback_id: int | None = None  # the re-activated entry; None: the configured [model] drafts
+
+
+def record_load_failure(
+    session: Session, model_id: int, error: str, *, actor: str, now: dt.datetime | None = None
+) -> LoadFailure:
+    """The active model ``model_id`` cannot be loaded: mark it failed and roll back to the model before it.
+
+    A compare-and-set on the entry's status, so when every worker fails on the same model only the
+    first one records it and rolls back once. The clinicians get a notice (an outbox row for the
+    review recipients, on the same path as a failed case). ``error`` names the error, never patient data.
+    """
+    now = now or utcnow()
+    record = session.get(ModelRecord, model_id)
+    if record is None:
+        return LoadFailure(False)
+    activated = record.activated_at
+    note = f"load failed {now:%Y-%m-%d %H:%M} UTC: {error}"[:1000]
+    result = session.execute(
+        update(ModelRecord)
+        .where(ModelRecord.id == model_id, ModelRecord.status == ACTIVE)
+        .values(status=FAILED, note=note if not record.note else f"{record.note}\n{note}")
+    )
+    if result.rowcount != 1:
+        return LoadFailure(False)
+    session.add(ModelEvent(model_id=model_id, action=LOAD_FAILED, reason=error[:1000], actor=actor, created_at=now))
+    session.flush()
+    history = [(e.action, e.model_id) for e in events(session) if e.action in (PROMOTE, ROLLBACK)]
+    target = _previous_untainted(session, history, model_id)
+    fallback: ModelRecord | None = None
+    if target is not None:
+        fallback = activate(
+            session,
+            target,
+            action=ROLLBACK,
+            reason=f"automatic: model {model_id} cannot be loaded",
+            actor=actor,
+            now=now,
+        )
+    serving = f"model {fallback.id} ({fallback.name}@{fallback.revision})" if fallback else "the configured [model]"
+    add_message(
+        session,
+        CASE_FAILED,
+        payload={
+            "reason": f"the newly promoted model {model_id} ({record.name}@{record.revision}) cannot be loaded "
+            f"({error}). It is marked failed and drafting goes on with {serving}; "
+            "no case was lost. Fix it and promote it again, or promote another model.",
+            "model_id": model_id,
+        },
+        dedupe_key=f"{LOAD_FAILED}:{model_id}:{activated.isoformat() if activated else ''}",
+    )
+    return LoadFailure(True, fallback.id if fallback else None)
+
+
+def _previous_untainted(session: Session, history: list[tuple[str, int]], current_id: int) -> int | None:
+    """:func:`previous_model`, passing over tainted entries (they are never activated again)."""
+    stack = activation_stack(history)
+    while stack and (stack[-1] == current_id or session.get(ModelRecord, stack[-1]).tainted_at is not None):
+        stack.pop()
+    return stack[-1] if stack else None
+
+
+def newest_untainted_previous(session: Session) -> int | None:
+    """The newest model that was active once, is not tainted and did not fail to load; None: no such."""
+    history = [(e.action, e.model_id) for e in events(session) if e.action in (PROMOTE, ROLLBACK)]
+    for model_id in reversed(activation_stack(history)):
+        record = session.get(ModelRecord, model_id)
+        if record is not None and record.tainted_at is None and record.status not in (FAILED, REJECTED):
+            return model_id
+    return None
+
+
+def retire_tainted(session: Session, *, actor: str, now: dt.datetime | None = None) -> ModelRecord | None:
+    """The active model is tainted: retire it and re-activate the newest untainted model active before.
+
+    Returns the re-activated entry; None when the active model is not tainted (nothing changes) or
+    when no untainted model was ever active (then none is active and the configured [model] drafts).
+    """
+    current = active_record(session)
+    if current is None or current.tainted_at is None:
+        return None
+    now = now or utcnow()
+    current.status = RETIRED
+    reason = "tainted: trained on a case whose patient data was erased"
+    session.add(ModelEvent(model_id=current.id, action=RETIRE, reason=reason, actor=actor, created_at=now))
+    session.flush()
+    target = newest_untainted_previous(session)
+    if target is None:
+        return None
+    why = f"automatic: model {current.id} {reason}"
+    return activate(session, target, action=ROLLBACK, reason=why, actor=actor, now=now)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from harness import Harness
 
-from bot.fakeserver import FakeTelegramServer
+from fake_telegram import FakeTelegramServer
 
 
 @pytest.fixture

@@ -14,17 +14,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.app import BotService
-from bot.fakeserver import FakeTelegramServer
 from dermvqa.config import Config, load_config
 from dermvqa.drafting.scripted import ScriptedDrafter
 from dermvqa.states import CaseState
 from dermvqa.storage.database import Database, open_database, upgrade
 from dermvqa.storage.image_store import ImageStore
-from dermvqa.storage.models import Case
+from dermvqa.storage.keys import load_data_key
+from dermvqa.storage.models import Case, CaseImage, Patient
 from dermvqa.worker import Worker
+from fake_telegram import FakeTelegramServer
 
 CLINICIAN = 900
 CLINICIAN_2 = 901
@@ -39,7 +40,13 @@ def jpeg(color=(190, 100, 80), size=(120, 90)) -> bytes:
 
 
 def write_config(
-    tmp: Path, server: FakeTelegramServer, *, review_chat: int = 0, rate: float = 1000.0, **intake: int
+    tmp: Path,
+    server: FakeTelegramServer,
+    *,
+    review_chat: int = 0,
+    rate: float = 1000.0,
+    retention: dict[str, int] | None = None,
+    **intake: int,
 ) -> Path:
     lines = [
         "[database]",
@@ -61,6 +68,8 @@ def write_config(
         "batch_size = 8",
         "[intake]",
         *(f"{k} = {v}" for k, v in intake.items()),
+        "[retention]",
+        *(f"{k} = {v}" for k, v in (retention or {}).items()),
     ]
     path = tmp / "config.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -74,19 +83,21 @@ class Harness:
     db: Database
     store: ImageStore
     service: BotService | None = None
+    config_path: Path | None = None  # the bot reloads the clinician list from it when it changes
     drafter: ScriptedDrafter = field(default_factory=ScriptedDrafter)
     _worker_stop: threading.Event = field(default_factory=threading.Event)
     _worker_thread: threading.Thread | None = None
 
     @classmethod
     def create(cls, tmp: Path, server: FakeTelegramServer, **kw) -> Harness:
-        config = load_config(write_config(tmp, server, **kw), environ={})
-        db = open_database(config.database_url)
+        path = write_config(tmp, server, **kw)
+        config = load_config(path, environ={})
+        db = open_database(config.database_url, key=load_data_key(config))  # tests/conftest.py's key
         upgrade(db)
-        return cls(server, config, db, ImageStore(config.storage_dir))
+        return cls(server, config, db, ImageStore(config.storage_dir), config_path=path)
 
     async def start_bot(self) -> BotService:
-        self.service = BotService(self.config, self.server.token, self.db, self.store)
+        self.service = BotService(self.config, self.server.token, self.db, self.store, config_path=self.config_path)
         await self.service.start(poll_timeout=0.5)
         return self.service
 
@@ -112,6 +123,17 @@ class Harness:
         self.db.dispose()
 
     # -- observing ----------------------------------------------------------------------------
+
+    def photos_of(self, user_id: int) -> int:
+        """How many photo rows the patient with this Telegram user id has."""
+        with self.db.read() as session:
+            return session.scalar(
+                select(func.count())
+                .select_from(CaseImage)
+                .join(Case)
+                .join(Patient)
+                .where(Patient.telegram_user_id == user_id)
+            )
 
     def case_states(self) -> dict[int, CaseState]:
         with self.db.read() as session:
@@ -149,17 +171,28 @@ class Harness:
 
     # -- acting -------------------------------------------------------------------------------
 
-    async def consent(self, user: int) -> None:
+    async def consent(self, user: int, training: bool | None = True) -> None:
+        """/start, agree to the service, then answer the separate training question: yes by default,
+        ``False`` says no, ``None`` leaves it unanswered (one update fewer through the rate limit)."""
         self.server.send_text(user, "/start")
         welcome = await self.said(user, "Do you agree")
         self.server.press_button(user, welcome, "consent:yes")
         await self.said(user, "Thank you. Send up to")
+        question = await self.said(user, "improve the computer model?")
+        if training is not None:
+            self.server.press_button(user, question, "train:yes" if training else "train:no")
+            await self.said(user, "Saved: your")
 
     async def submit_case(
-        self, user: int, text: str = "Itchy red patches on both elbows for three weeks.", photos: int = 1
+        self,
+        user: int,
+        text: str = "Itchy red patches on both elbows for three weeks.",
+        photos: int = 1,
+        training: bool | None = True,
     ) -> int:
-        """Consent, one or more photos, a description, Submit; returns the case number."""
-        await self.consent(user)
+        """Consent (``training``: the answer to the training question), one or more photos, a
+        description, Submit; returns the case number."""
+        await self.consent(user, training)
         for i in range(photos):
             self.server.send_photo(user, jpeg((40 * i % 255, 120, 90)))
             await self.said(user, f"Photo {i + 1} of")
@@ -185,3 +218,11 @@ def button(message: dict, prefix: str) -> str:
             if b.get("callback_data", "").startswith(prefix):
                 return b["callback_data"]
     raise AssertionError(f"no button {prefix!r} on the message")
+
+
+async def answer_prompt(h: Harness, chat_id: int, user: int, needle: str, text: str) -> dict:
+    """Wait for the bot's ForceReply prompt to ``chat_id`` containing ``needle``; ``user``'s client replies to it
+    (as Telegram clients do with a ForceReply; in a group that is the only way a privacy-mode bot hears it)."""
+    prompt = await h.said(chat_id, needle)
+    h.server.reply_to_prompt(user, prompt, text)
+    return prompt

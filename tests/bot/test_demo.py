@@ -38,3 +38,24 @@ def test_demo_plays_one_full_case(tmp_path):
     log = (tmp_path / "demo" / "service.log").read_text()
     assert "424242:DEMO" not in log  # the token never reaches the log
     assert "Please see picture" not in log and "elbow" not in log  # nor does the patient's text
+
+
+@pytest.mark.slow
+def test_a_demo_whose_model_cannot_load_stops_at_once_and_shows_the_log(tmp_path):
+    import time
+
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.demo", "--model", str(tmp_path / "no-model"), "--keep", str(tmp_path / "demo")],
+        cwd=ROOT,
+        env={**os.environ, "DERMBOT_TELEGRAM_TOKEN": ""},
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
+    assert time.monotonic() - started < 300  # not the 600 s draft timeout
+    assert "demo failed: the worker cannot load the model" in result.stderr
+    assert "lines of the service log:" in result.stderr and "cannot load model" in result.stderr
+    assert f"the whole log: {tmp_path / 'demo' / 'service.log'}" in result.stderr
+    assert "Traceback" not in result.stderr

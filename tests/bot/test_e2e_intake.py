@@ -8,18 +8,7 @@ from harness import CLINICIAN, CLINICIAN_2, Harness, button, jpeg
 from sqlalchemy import func, select
 
 from dermvqa.states import CaseState
-from dermvqa.storage.models import Case, CaseImage, MessageLog, Patient
-
-
-def photos_of(h, user_id):
-    with h.db.read() as session:
-        return session.scalar(
-            select(func.count())
-            .select_from(CaseImage)
-            .join(Case)
-            .join(Patient)
-            .where(Patient.telegram_user_id == user_id)
-        )
+from dermvqa.storage.models import Case, MessageLog, Patient
 
 
 async def test_nothing_is_stored_before_consent_and_a_refusal_is_respected(harness):
@@ -59,7 +48,7 @@ async def test_bad_files_are_refused_with_reasons_and_nothing_is_lost(tmp_path, 
         await h.said(4002, "at most 2000 characters")
         server.send_text(4002, "Red itchy ring on my wrist.")
         saved = await h.said(4002, "Description saved (27 of 2000")
-        assert photos_of(h, 4002) == 2  # both good photos kept through every refusal
+        assert h.photos_of(4002) == 2  # both good photos kept through every refusal
         server.press_button(4002, saved, "submit")
         await h.said(4002, "Your case number is #1")
     finally:

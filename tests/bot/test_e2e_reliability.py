@@ -9,9 +9,9 @@ import pytest
 from harness import CLINICIAN, CLINICIAN_2, Harness, button, jpeg
 from sqlalchemy import func, select
 
-from bot.fakeserver import FakeTelegramServer
 from dermvqa.states import CaseState
 from dermvqa.storage.models import OutboxMessage
+from fake_telegram import FakeTelegramServer
 
 
 async def test_bot_restart_between_submission_and_approval(tmp_path, server):

@@ -24,8 +24,8 @@ from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, Networ
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 from telegram.helpers import escape_markdown
 
-from bot.fakeserver import FakeTelegramServer
-from bot.fakeserver.parsemode import parse_formatted_text
+from fake_telegram import FakeTelegramServer
+from fake_telegram.parsemode import parse_formatted_text
 
 USER = 1001
 CLINICIAN = 2002
@@ -394,7 +394,7 @@ def test_wait_for_times_out_with_a_dump(server: FakeTelegramServer) -> None:
 
 def test_command_line_prints_base_urls(tmp_path: Any) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot.fakeserver", "--port", "0", "--token", "42:ABC"],
+        [sys.executable, "-m", "fake_telegram", "--port", "0", "--token", "42:ABC"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -411,7 +411,7 @@ def test_command_line_prints_base_urls(tmp_path: Any) -> None:
 
 def test_command_line_chat_mode() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot.fakeserver", "--port", "0", "--chat", "7"],
+        [sys.executable, "-m", "fake_telegram", "--port", "0", "--chat", "7"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -449,3 +449,146 @@ def test_escaped_user_text_always_parses() -> None:
         {"type": "bold", "offset": 3, "length": 4},  # offsets count UTF-16 code units
         {"type": "expandable_blockquote", "offset": 8, "length": 1},
     ]
+
+
+# -- Telegram as it really behaves: privacy mode, ForceReply, file types, UTF-16 limits, 48 hours ------------
+
+GROUP = -1009876543210
+EMOJI = "😀"  # one Python character, two UTF-16 code units
+
+
+async def _updates(client: telegram.Bot) -> list[telegram.Update]:
+    updates = list(await client.get_updates(timeout=0))
+    if updates:
+        await client.get_updates(offset=updates[-1].update_id + 1, timeout=0)
+    return updates
+
+
+async def test_privacy_mode_delivers_only_commands_replies_and_mentions(
+    bot: telegram.Bot, server: FakeTelegramServer
+) -> None:
+    assert server.privacy_mode and not (await bot.get_me()).can_read_all_group_messages
+    posted = await bot.send_message(GROUP, "A case for review")
+    server.send_text(USER, "plain chat between colleagues", chat_id=GROUP)
+    server.send_text(USER, "/queue", chat_id=GROUP)
+    server.send_text(USER, "/queue@dermbot_test", chat_id=GROUP)
+    server.send_text(USER, "/queue@some_other_bot", chat_id=GROUP)
+    server.send_text(USER, "what do you think, @DermBot_Test?", chat_id=GROUP)
+    server.send_text(USER, "a reply to the bot", chat_id=GROUP, reply_to_message_id=posted.message_id)
+    server.send_photo(USER, png_bytes(), chat_id=GROUP, caption="a photo nobody asked for")
+    server.send_text(USER, "private chats are never filtered")
+    texts = [u.message.text for u in await _updates(bot)]
+    assert texts == [
+        "/queue",
+        "/queue@dermbot_test",
+        "what do you think, @DermBot_Test?",
+        "a reply to the bot",
+        "private chats are never filtered",
+    ]
+    withheld = [u["message"].get("text") or u["message"].get("caption") for u in server.withheld_updates]
+    assert withheld == ["plain chat between colleagues", "/queue@some_other_bot", "a photo nobody asked for"]
+    server.privacy_mode = False  # BotFather /setprivacy Disable
+    server.send_text(USER, "now the bot reads everything", chat_id=GROUP)
+    assert [u.message.text for u in await _updates(bot)] == ["now the bot reads everything"]
+    assert (await bot.get_me()).can_read_all_group_messages
+
+
+async def test_privacy_mode_off_by_constructor_and_admin_bots_read_everything() -> None:
+    with FakeTelegramServer(privacy_mode=False) as open_server:
+        async with make_bot(open_server) as client:
+            open_server.send_text(USER, "hello group", chat_id=GROUP)
+            assert [u.message.text for u in await _updates(client)] == ["hello group"]
+    with FakeTelegramServer() as strict:
+        async with make_bot(strict) as client:
+            strict.set_bot_admin(GROUP)
+            strict.send_text(USER, "hello admin bot", chat_id=GROUP)
+            assert [u.message.text for u in await _updates(client)] == ["hello admin bot"]
+
+
+async def test_reply_to_a_selective_force_reply_prompt(bot: telegram.Bot, server: FakeTelegramServer) -> None:
+    server.send_text(USER, "/start", chat_id=GROUP, first_name="Ada")
+    await _updates(bot)
+    mention = telegram.MessageEntity(
+        "text_mention", 0, 3, user=telegram.User(USER, "Ada", is_bot=False)
+    )
+    prompt = await bot.send_message(
+        GROUP,
+        "Ada, send the corrected answer in reply to this message.",
+        entities=[mention],
+        reply_markup=telegram.ForceReply(selective=True, input_field_placeholder="Answer for case #1"),
+    )
+    assert prompt.reply_markup is None  # Telegram does not echo a ForceReply in the Message
+    server.reply_to_prompt(USER, prompt, "The corrected answer " + EMOJI)
+    (update,) = await _updates(bot)
+    assert update.message.reply_to_message.message_id == prompt.message_id
+    assert update.message.reply_to_message.entities[0].user.id == USER
+    with pytest.raises(ValueError, match="selective"):
+        server.reply_to_prompt(CLINICIAN, prompt, "not my prompt")  # a colleague's client shows no reply field
+    plain = await bot.send_message(GROUP, "no ForceReply here")
+    with pytest.raises(ValueError, match="no ForceReply"):
+        server.reply_to_prompt(USER, plain, "text")
+    by_reply = await bot.send_message(
+        GROUP,
+        "answer me",
+        reply_to_message_id=update.message.message_id,
+        reply_markup=telegram.ForceReply(selective=True),
+    )
+    server.reply_to_prompt(USER, by_reply, "selective also targets the sender of the replied message")
+    assert len(await _updates(bot)) == 1
+
+
+async def test_force_reply_placeholder_is_at_most_64_utf16_units(bot: telegram.Bot, server: FakeTelegramServer) -> None:
+    await bot.send_message(USER, "ok", reply_markup=telegram.ForceReply(input_field_placeholder="x" * 64))
+    with pytest.raises(BadRequest, match=r"(?i)placeholder"):
+        await bot.send_message(USER, "too long", reply_markup=telegram.ForceReply(input_field_placeholder=EMOJI * 33))
+
+
+async def test_file_ids_carry_their_type(bot: telegram.Bot, server: FakeTelegramServer) -> None:
+    document = server.send_document(USER, png_bytes(), file_name="skin.png", mime_type="image/png")
+    photo = server.send_photo(USER, png_bytes())
+    document_id = document["message"]["document"]["file_id"]
+    photo_id = photo["message"]["photo"][-1]["file_id"]
+    with pytest.raises(BadRequest, match=r"(?i)type of file mismatch"):
+        await bot.send_photo(USER, document_id)
+    with pytest.raises(BadRequest, match=r"(?i)type of file mismatch"):
+        await bot.send_document(USER, photo_id)
+    with pytest.raises(BadRequest, match=r"(?i)type of file mismatch"):
+        await bot.send_media_group(USER, [InputMediaPhoto(photo_id), InputMediaPhoto(document_id)])
+    with pytest.raises(BadRequest, match=r"(?i)can't be mixed"):
+        await bot.send_media_group(USER, [InputMediaPhoto(photo_id), telegram.InputMediaDocument(document_id)])
+    assert server.sent == []  # nothing half-sent
+    sent = await bot.send_document(USER, document_id, caption="as a document")
+    album = await bot.send_media_group(
+        USER, [telegram.InputMediaDocument(document_id), telegram.InputMediaDocument(document_id)]
+    )
+    assert sent.document.file_id == document_id and len(album) == 2
+    assert (await bot.send_photo(USER, photo_id)).photo[-1].file_id == photo_id
+
+
+async def test_limits_are_utf16_code_units(bot: telegram.Bot, server: FakeTelegramServer) -> None:
+    text = EMOJI * 2048  # 2048 characters, 4096 units: the most a message can hold
+    assert (await bot.send_message(USER, text)).text == text
+    with pytest.raises(BadRequest, match=r"(?i)message is too long"):
+        await bot.send_message(USER, EMOJI * 2049)  # 2049 characters, 4098 units
+    with pytest.raises(BadRequest, match=r"(?i)caption is too long"):
+        await bot.send_photo(USER, png_bytes(), caption=EMOJI * 513)
+    message = await bot.send_message(USER, EMOJI + " <b>bold</b>", parse_mode="HTML")
+    assert (message.entities[0].offset, message.entities[0].length) == (3, 4)
+    server.send_text(USER, "/start")
+    await _updates(bot)
+    sent = await bot.send_message(USER, "press", reply_markup=keyboard(("b", "x")))
+    server.press_button(USER, sent, "x")
+    (update,) = await _updates(bot)
+    with pytest.raises(BadRequest, match=r"(?i)MESSAGE_TOO_LONG"):
+        await bot.answer_callback_query(update.callback_query.id, EMOJI * 101)  # 202 units
+    assert await bot.answer_callback_query(update.callback_query.id, EMOJI * 100)
+
+
+async def test_messages_48_hours_old_cannot_be_deleted(bot: telegram.Bot, server: FakeTelegramServer) -> None:
+    fresh = await bot.send_message(GROUP, "fresh")
+    old = await bot.send_message(GROUP, "old")
+    server.age_message(GROUP, old.message_id, 48 * 3600 + 1)
+    assert await bot.delete_message(GROUP, fresh.message_id)
+    with pytest.raises(BadRequest, match=r"(?i)message can't be deleted"):
+        await bot.delete_message(GROUP, old.message_id)
+    assert server.current_message(GROUP, old.message_id) is not None

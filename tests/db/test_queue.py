@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import threading
 
+import pytest
 from sqlalchemy import select
 from support.cases import submit
 
 from dermvqa.drafting.base import DraftResult
-from dermvqa.errors import ImageError
+from dermvqa.errors import DraftingError, ImageError
 from dermvqa.queue import jobs as queue
 from dermvqa.queue.retry import RetryPolicy
 from dermvqa.states import CaseState, JobState
@@ -78,9 +79,9 @@ def test_expired_lease_is_claimed_again_and_the_old_worker_cannot_complete(any_d
 def test_heartbeat_keeps_the_lease(any_db, store):
     submit(any_db, store, 1)
     [job] = queue.claim(any_db, "w1", 1, 30, at(0))
-    assert queue.heartbeat(any_db, "w1", [job.id], 30, at(25)) == 1
+    assert queue.heartbeat(any_db, "w1", [job], 30, at(25)) == 1
     assert queue.claim(any_db, "w2", 1, 30, at(40)) == []  # lease now ends at 55
-    assert queue.heartbeat(any_db, "intruder", [job.id], 30, at(41)) == 0
+    assert queue.heartbeat(any_db, "intruder", [job], 30, at(41)) == 0
 
 
 def test_retry_with_backoff_then_give_up(any_db, store):
@@ -163,3 +164,50 @@ def test_concurrent_claims_never_hand_out_a_job_twice(any_db, store):
         t.join()
     all_ids = [i for ids in claimed.values() for i in ids]
     assert sorted(all_ids) == list(range(1, 31))
+
+
+def test_a_stale_workers_failure_report_changes_nothing(any_db, store):
+    """The lost-lease failure path: w1's late error must not requeue the case w2 is drafting."""
+    policy = RetryPolicy(max_attempts=3, backoff_base_seconds=10)
+    case_id = submit(any_db, store, 1)
+    [old] = queue.claim(any_db, "w1", 1, 30, at(0))
+    [new] = queue.claim(any_db, "w2", 1, 30, at(31))  # w1's lease expired
+    assert not save_failure(any_db, old, "w1", RuntimeError("CUDA out of memory"), policy, at(32))
+    case_state, job_state, row = state_of(any_db, case_id)
+    assert (case_state, job_state, row.worker_id, row.attempts) == (CaseState.DRAFTING, JobState.RUNNING, "w2", 2)
+    assert row.last_error is None and row.run_after < at(0)
+    # w1 giving up (its last attempt) is just as powerless.
+    assert not save_failure(any_db, old, "w1", ImageError("photo 1 of 1: corrupt"), policy, at(33))
+    assert state_of(any_db, case_id)[:2] == (CaseState.DRAFTING, JobState.RUNNING)
+    assert queue.release(any_db, "w1", [old]) == 0
+    assert queue.heartbeat(any_db, "w1", [old], 30, at(34)) == 0
+    saved = save_draft(any_db, new, "w2", RESULT, model_version="m", prompt_id=1, queue_seconds=0, now=at(35))
+    assert saved.saved
+    case_state, job_state, _ = state_of(any_db, case_id)
+    assert (case_state, job_state) == (CaseState.AWAITING_REVIEW, JobState.DONE)
+    with any_db.read() as session:
+        assert session.scalars(select(OutboxMessage.kind)).all() == ["review_request"]
+
+
+def test_the_attempt_number_is_the_claim_token(any_db, store):
+    """A restarted worker reusing its id must not act on its previous process's claim."""
+    case_id = submit(any_db, store, 1)
+    [old] = queue.claim(any_db, "w", 1, 30, at(0))
+    [new] = queue.claim(any_db, "w", 1, 30, at(31))  # same worker id, a later claim
+    assert queue.heartbeat(any_db, "w", [old], 30, at(32)) == 0
+    assert not save_failure(any_db, old, "w", RuntimeError("boom"), RetryPolicy(), at(32))
+    late = save_draft(any_db, old, "w", RESULT, model_version="m", prompt_id=1, queue_seconds=0, now=at(33))
+    assert not late.saved
+    assert queue.heartbeat(any_db, "w", [new], 30, at(34)) == 1
+    assert state_of(any_db, case_id)[:2] == (CaseState.DRAFTING, JobState.RUNNING)
+
+
+def test_an_empty_draft_is_never_stored(any_db, store):
+    case_id = submit(any_db, store, 1)
+    [job] = queue.claim(any_db, "w", 1, 60, at(0))
+    blank = DraftResult(" \n\t ", new_tokens=3)
+    with pytest.raises(DraftingError, match="empty draft"):
+        save_draft(any_db, job, "w", blank, model_version="m", prompt_id=1, queue_seconds=0, now=at(1))
+    assert state_of(any_db, case_id)[:2] == (CaseState.DRAFTING, JobState.RUNNING)
+    with any_db.read() as session:
+        assert session.scalar(select(Draft)) is None

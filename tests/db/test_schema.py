@@ -54,10 +54,11 @@ def test_foreign_keys_cascade_on_patient_delete(db):
         assert session.scalars(select(Case)).all() == []
 
 
-def test_write_transactions_take_the_lock_up_front(tmp_path):
+def test_write_transactions_take_the_lock_up_front(tmp_path, data_key):
     """Two read-then-write transactions cannot interleave: the second waits for the first."""
     url = f"sqlite:///{tmp_path / 'lock.sqlite3'}"
-    first, second = open_database(url, busy_timeout_ms=5000), open_database(url, busy_timeout_ms=5000)
+    first = open_database(url, key=data_key, busy_timeout_ms=5000)
+    second = open_database(url, key=data_key, busy_timeout_ms=5000)
     upgrade(first)
     with first.write() as session:
         session.add(Patient(telegram_user_id=1, chat_id=1))

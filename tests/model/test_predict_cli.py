@@ -75,5 +75,6 @@ def test_missing_images_are_an_error_unless_blank_is_asked(tmp_path, capsys, tin
         "4",
     ]
     assert main(args) == 2
-    assert "encounter EX101: no image found" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "4 of 4 encounter(s) have no image" in err and "EX101, EX102, EX103, EX104" in err
     assert main([*args, "--missing-images", "blank"]) == 0

@@ -8,38 +8,21 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import threading
-from zoneinfo import ZoneInfo
 
-import apscheduler.executors.base
-import apscheduler.schedulers.base
 import pytest
 from sqlalchemy import select
+from support.clock import WARSAW, Clock, install_fake_clock
 
 from dermvqa.config import load_config
 from dermvqa.storage.database import open_database
+from dermvqa.storage.keys import load_data_key
 from dermvqa.storage.models import TrainingRun
 from training.scheduler import JOB_ID, build_scheduler, launch_nightly, nightly_command
 
-WARSAW = ZoneInfo("Europe/Warsaw")
-
-
-class Clock:
-    def __init__(self, now: dt.datetime) -> None:
-        self.now = now
-
 
 @pytest.fixture
-def clock(monkeypatch):
-    clock = Clock(dt.datetime(2026, 1, 15, 2, 0, tzinfo=WARSAW))
-
-    class FakeDatetime(dt.datetime):
-        @classmethod
-        def now(cls, tz=None):
-            return clock.now.astimezone(tz) if tz is not None else clock.now.replace(tzinfo=None)
-
-    monkeypatch.setattr(apscheduler.schedulers.base, "datetime", FakeDatetime)
-    monkeypatch.setattr(apscheduler.executors.base, "datetime", FakeDatetime)
-    return clock
+def clock(monkeypatch) -> Clock:
+    return install_fake_clock(monkeypatch)
 
 
 def config_file(tmp_path, **training):
@@ -147,7 +130,7 @@ def test_missed_nights_are_coalesced_and_only_one_run_at_a_time(tmp_path, clock)
 def test_the_job_runs_the_pipeline_in_a_child_process_which_records_a_skip(tmp_path):
     path = config_file(tmp_path, min_new_cases=5, output_dir=str(tmp_path / "models"))
     assert launch_nightly(path) == 0
-    db = open_database(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    db = open_database(f"sqlite:///{tmp_path / 'db.sqlite3'}", key=load_data_key())
     try:
         with db.read() as session:
             run = session.scalar(select(TrainingRun))

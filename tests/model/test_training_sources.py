@@ -9,15 +9,18 @@ import json
 from PIL import Image
 from support.cases import photo_bytes, submit
 
+from dermvqa.config import Config, StorageConfig
 from dermvqa.storage.models import Case, Review, TrainingRun, utcnow
+from training.examples import split_examples
+from training.pipeline import load_examples
 from training.sources import approved_cases, corpus_examples, count_new_approved, last_trained_at
 
 T0 = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
 
 
-def case(db, store, user, *, state="approved", final="Eczema: use an emollient.", reviewed=T0, photos=1):
+def case(db, store, user, *, state="approved", final="Eczema: use an emollient.", reviewed=T0, photos=1, training=True):
     pictures = [photo_bytes((user * 40 % 256, i * 60, 50)) for i in range(photos)]
-    case_id = submit(db, store, user, photos=pictures, text=f"itchy patch {user}")
+    case_id = submit(db, store, user, photos=pictures, text=f"itchy patch {user}", training_consent=training)
     with db.write() as session:
         row = session.get(Case, case_id)
         row.state, row.final_text, row.reviewed_at = state, final, reviewed
@@ -40,11 +43,33 @@ def test_approved_and_answered_cases_become_examples_with_their_final_text(db, s
     assert set(examples) == {f"case:{a}", f"case:{b}", f"case:{c}"}
     first = examples[f"case:{a}"]
     assert first.image_hashes == tuple(p.sha256 for p in sorted(photos, key=lambda p: p.position))
-    assert first.image_paths == tuple(str(store.path_for(h)) for h in first.image_hashes)
+    assert first.image_paths == tuple(store.photo(h) for h in first.image_hashes)
+    assert [p.read_bytes() for p in first.image_paths] == [store.read(h) for h in first.image_hashes]
     assert (first.query, first.prompt_id, first.edited) == ("itchy patch 1", 1, True)
     assert first.answers == ("Eczema: use an emollient.",)
     assert examples[f"case:{c}"].answers == ("Contact dermatitis, edited.",)
     assert examples[f"case:{b}"].edited is False
+
+
+def test_only_patients_who_agreed_to_training_contribute_examples_and_held_out_cases(db, store):
+    yes = case(db, store, 1)
+    no = case(db, store, 2, training=False)
+    never_asked = case(db, store, 3, training=None)
+    config = Config(storage=StorageConfig(dir=str(store.root)))
+    with db.read() as session:
+        assert [e.key for e in approved_cases(session, store)] == [f"case:{yes}"]
+        assert count_new_approved(session, None) == 1  # the nightly trigger counts only usable cases
+    examples = load_examples(config, db, utcnow())  # what the nightly run splits into train and held-out
+    assert [e.key for e in examples] == [f"case:{yes}"]
+    everything_held_out = split_examples(examples, 1.0)
+    assert [e.key for e in everything_held_out.heldout] == [f"case:{yes}"]
+    # A patient who changes their mind: out of the next run (training reads the answer when it runs).
+    with db.write() as session:
+        session.get(Case, yes).patient.training_consent = False
+        session.get(Case, no).patient.training_consent = True
+    with db.read() as session:
+        assert [e.key for e in approved_cases(session, store)] == [f"case:{no}"]
+    assert f"case:{never_asked}" not in {e.key for e in load_examples(config, db, utcnow())}
 
 
 def test_new_cases_count_from_the_last_run_that_trained(db, store):

@@ -54,7 +54,8 @@ def test_bad_photos_end_clearly_and_never_crash_the_worker(config, db, store, tm
     corrupt = submit(db, store, 1, stored=[raw_stored(store, b"\xff\xd8\xff\xe0 not really a jpeg")])
     empty = submit(db, store, 2, stored=[raw_stored(store, b"")])
     buf = io.BytesIO()
-    Image.new("RGB", (12000, 12000), (180, 120, 90)).save(buf, format="JPEG", quality=50)
+    # Under [storage] max_pixels (40 MP) but far over max_side_px: scaled down, then drafted.
+    Image.new("RGB", (6000, 6000), (180, 120, 90)).save(buf, format="JPEG", quality=50)
     huge = submit(db, store, 3, stored=[raw_stored(store, buf.getvalue())])
     fine = submit(db, store, 4)
     worker = make_worker(config, db, store)

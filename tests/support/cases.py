@@ -18,14 +18,9 @@ def photo_bytes(color=(180, 90, 70), size=(64, 48), fmt="JPEG") -> bytes:
 
 
 def raw_stored(store: ImageStore, data: bytes) -> StoredImage:
-    """Put bytes in the store WITHOUT validation (to simulate a file corrupted on disk)."""
-    import hashlib
-
-    sha = hashlib.sha256(data).hexdigest()
-    path = store.path_for(sha)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return StoredImage(sha, len(data), 1, 1, "image/jpeg")
+    """Put bytes in the store (encrypted) WITHOUT validation or cleaning (a photo that was corrupt before
+    it was stored)."""
+    return StoredImage(store.save(data), len(data), 1, 1, "image/jpeg")
 
 
 def submit(
@@ -38,10 +33,13 @@ def submit(
     text: str = "Itchy red patch on my arm for two weeks",
     urgent: bool = False,
     prompt_id: int = 1,
+    training_consent: bool | None = True,
 ) -> int:
-    """A consenting patient submits a case; returns the case id."""
+    """A consenting patient submits a case; returns the case id. ``training_consent`` is the answer to
+    the second consent question (may approved cases train the model? None: never asked)."""
     with db.write() as session:
         patient = ensure_patient(session, user_id, user_id)
+        patient.training_consent = training_consent
         case = open_case(session, patient.id, prompt_id=prompt_id)
         case.description = text
         for item in stored or [store.put(p, max_pixels=10**9) for p in (photos or [photo_bytes()])]:

@@ -100,3 +100,61 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path):
 def test_token_only_from_environment():
     assert read_token({"DERMBOT_TELEGRAM_TOKEN": " 123:abc "}) == "123:abc"
     assert read_token({}) is None
+
+
+def test_max_pixels_defaults_to_40_megapixels_and_stays_under_pillows_bomb_limit(tmp_path):
+    from PIL import Image
+
+    assert load_config(write(tmp_path, ""), environ={}).storage.max_pixels == 40_000_000
+    assert load_config(ROOT / "config.toml", environ={}).storage.max_pixels == 40_000_000
+    too_many = Image.MAX_IMAGE_PIXELS + 1
+    with pytest.raises(ConfigError, match=r"\[storage\] max_pixels: must not exceed Pillow's limit"):
+        load_config(write(tmp_path, f"[storage]\nmax_pixels = {too_many}\n"), environ={})
+
+
+def test_rate_limit_keys(tmp_path):
+    config = load_config(write(tmp_path, "[intake]\nrate_per_minute = 12.5\nrate_burst = 15\n"), environ={})
+    assert (config.intake.rate_per_minute, config.intake.rate_burst) == (12.5, 15)
+    with pytest.raises(ConfigError, match=r"\[intake\] rate_burst: must be larger than \[intake\] max_photos"):
+        load_config(write(tmp_path, "[intake]\nmax_photos = 10\nrate_burst = 10\n"), environ={})
+    off = load_config(write(tmp_path, "[intake]\nrate_per_minute = 0\nrate_burst = 1\n"), environ={})
+    assert off.intake.rate_per_minute == 0  # the guard is off: the burst does not matter
+    with pytest.raises(ConfigError, match=r"\[intake\] rate_per_minute"):
+        load_config(write(tmp_path, "[intake]\nrate_per_minute = -1\n"), environ={})
+
+
+def test_alert_after_minutes_takes_fractions_and_refuses_zero(tmp_path):
+    import datetime as dt
+
+    assert load_config(ROOT / "config.toml", environ={}).review.alert_after == dt.timedelta(hours=1)
+    config = load_config(write(tmp_path, "[review]\nalert_after_minutes = 0.01\n"), environ={})
+    assert config.review.alert_after == dt.timedelta(seconds=0.6)
+    whole = load_config(write(tmp_path, "[review]\nalert_after_minutes = 90\n"), environ={})
+    assert whole.review.alert_after_minutes == 90
+    with pytest.raises(ConfigError, match="alert_after_minutes"):
+        load_config(write(tmp_path, "[review]\nalert_after_minutes = 0\n"), environ={})
+
+
+def test_retention_ages_default_zero_keeps_forever_and_bad_values_name_the_key(tmp_path):
+    from dermvqa.config import RetentionConfig
+
+    shipped = load_config(ROOT / "config.toml", environ={}).retention
+    assert shipped == RetentionConfig()  # config.toml documents every key at its default
+    ages = (shipped.answered_days, shipped.withdrawn_days, shipped.outbox_days, shipped.audit_days)
+    assert ages == (365, 30, 7, 3650)
+    assert shipped.purge_schedule == "30 3 * * *"
+    config = load_config(write(tmp_path, '[retention]\nanswered_days = 0\ntimezone = "Europe/Warsaw"\n'), environ={})
+    assert (config.retention.answered_days, config.retention.timezone) == (0, "Europe/Warsaw")
+    env = load_config(environ={"DERMBOT_RETENTION_MESSAGE_LOG_DAYS": "3"})
+    assert env.retention.message_log_days == 3
+    for text, needle in [
+        ("[retention]\nanswered_days = -1\n", "[retention] answered_days: invalid value -1"),
+        ("[retention]\naudit_days = 1.5\n", "[retention] audit_days: expected an integer"),
+        ('[retention]\nfailed_days = "ninety"\n', "[retention] failed_days: expected an integer"),
+        ('[retention]\npurge_schedule = "nightly"\n', "[retention] purge_schedule"),
+        ('[retention]\npurge_schedule = "61 3 * * *"\n', "[retention] purge_schedule"),  # five fields, out of range
+        ('[retention]\ntimezone = "Mars/Olympus"\n', "[retention] timezone"),
+    ]:
+        with pytest.raises(ConfigError) as excinfo:
+            load_config(write(tmp_path, text), environ={})
+        assert needle in str(excinfo.value)

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import base64
 import datetime as dt
 
 from bot.rendering import CAPTION_LIMIT, clip, review_post, review_update, split_text, text_parts
+from bot.telegram_limits import MESSAGE_LIMIT, fits, utf16_len
 from bot.texts import Texts
 from dermvqa.casework.posts import PostState
 from dermvqa.casework.review import CaseDetail
@@ -10,6 +12,7 @@ from dermvqa.config import BotConfig, IntakeConfig
 from dermvqa.states import CaseState
 
 TEXTS = Texts.from_config(BotConfig(), IntakeConfig())
+EMOJI = "😀"  # U+1F600: one Python character, two UTF-16 units
 
 
 def detail(**kw) -> CaseDetail:
@@ -92,3 +95,30 @@ def test_review_update_edits_the_last_message_or_deletes():
         {"op": "delete", "message_id": 2},
     ]
     assert review_update({"post_id": 1, "outcome": "x"}, PostState(False, False, None, "", False)) == []
+
+
+def test_review_post_of_an_emoji_description_fits_and_keeps_its_buttons():
+    description = (EMOJI * 9 + " ") * 400  # 4000 characters, 7600 UTF-16 units
+    assert len(description) < MESSAGE_LIMIT < utf16_len(description)
+    parts = [p for p in review_post(detail(description=description), TEXTS) if p["op"] == "message"]
+    assert len(parts) >= 2 and all(fits(p["text"], MESSAGE_LIMIT) for p in parts)
+    assert parts[-1]["text"].startswith("Case #7 (continued)") and parts[-1]["buttons"]
+
+
+def _file_id(file_type: int) -> str:
+    """A Bot API file id whose first byte is the file type (2: photo, 5: document)."""
+    return base64.urlsafe_b64encode(bytes([file_type, 0, 0, 0]) + b"\x01" * 20).decode().rstrip("=")
+
+
+def test_review_post_sends_documents_as_documents_and_never_mixes_albums():
+    photo, document = _file_id(2), _file_id(5)
+    ids = (photo, photo, document, document, document, photo)
+    parts = review_post(detail(photo_file_ids=ids, photo_hashes=tuple(f"h{i}" for i in range(6))), TEXTS)
+    media = [p for p in parts if p["op"] != "message"]
+    assert [p["op"] for p in media] == ["album", "album", "photo"]
+    assert media[0].get("media") is None and [r["file_id"] for r in media[0]["photos"]] == [photo, photo]
+    assert media[1]["media"] == "document" and len(media[1]["photos"]) == 3
+    single = review_post(detail(photo_file_ids=(document,)), TEXTS)[0]
+    # Sent as a file: our cleaned copy is uploaded (the original's file id still carries EXIF and GPS).
+    assert single["op"] == "document" and single["document"] == {"file_id": None, "sha256": "h1"}
+    assert all(ref["file_id"] is None for ref in media[1]["photos"])

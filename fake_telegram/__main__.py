@@ -1,4 +1,4 @@
-"""Run the fake Telegram server standalone: ``python -m bot.fakeserver [--port 8081] [--token TOKEN]``.
+"""Run the fake Telegram server standalone: ``python -m fake_telegram [--port 8081] [--token TOKEN]``.
 
 Prints the base URL on the first line of stdout and the file base URL on the second (point the bot's
 ``base_url`` / ``base_file_url`` at them), then serves until interrupted (Ctrl-C or SIGTERM).
@@ -26,13 +26,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.fakeserver.server import FakeTelegramServer
-from bot.fakeserver.state import buttons_of
+from fake_telegram.server import FakeTelegramServer
+from fake_telegram.state import buttons_of
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line of ``python -m bot.fakeserver``."""
-    parser = argparse.ArgumentParser(prog="python -m bot.fakeserver", description="a fake Telegram Bot API server")
+    """The command line of ``python -m fake_telegram``."""
+    parser = argparse.ArgumentParser(prog="python -m fake_telegram", description="a fake Telegram Bot API server")
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8081, help="port (0: any free port; default 8081)")
     parser.add_argument("--token", default="123456:TEST", help="the bot token the server accepts")
@@ -40,6 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fail-rate", type=float, default=0.0, help="share of send/edit calls failing with 500")
     parser.add_argument("--retry-after-rate", type=float, default=0.0, help="share failing with 429 retry_after=1")
     parser.add_argument("--seed", type=int, default=0, help="seed of the failure draws")
+    parser.add_argument(
+        "--lost-response-rate",
+        type=float,
+        default=0.0,
+        help="share of send/edit calls that take effect but get no answer (the connection is dropped)",
+    )
     parser.add_argument("--chat", type=int, metavar="USER_ID", help="chat with the bot from the console as USER_ID")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (methods and ids only)")
     return parser
@@ -123,7 +129,7 @@ def _terminate(signum: int, frame: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m bot.fakeserver``."""
+    """Entry point of ``python -m fake_telegram``."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -141,8 +147,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             bot_username=args.bot_username,
         ).start()
     except (ValueError, OSError) as error:
-        print(f"fakeserver: error: {error}", file=sys.stderr)
+        print(f"fake_telegram: error: {error}", file=sys.stderr)
         return 2
+    server.lost_response_rate = min(1.0, max(0.0, args.lost_response_rate))
     print(server.base_url, flush=True)
     print(server.base_file_url, flush=True)
     signal.signal(signal.SIGTERM, _terminate)

@@ -1,44 +1,24 @@
-"""The Bot API methods of the fake Telegram server, on top of :class:`~bot.fakeserver.state.FakeBotState`.
+"""Sending methods of the fake Telegram server, and the checks every outgoing message goes through.
 
-:meth:`BotApi.call` is the one entry point the HTTP layer uses: it counts the call, applies failure
-injection (before anything is recorded, so a retrying client gets exactly-once delivery), runs the
-method under the state lock and returns its JSON-ready result or raises :class:`ApiError`.
-
-Validation mirrors the real Bot API where a bot is likely to trip: empty or too long texts and captions,
-malformed HTML/MarkdownV2 (``can't parse entities``), callback_data over 64 bytes, editing a message
-into its current content (``message is not modified``), unknown chats, blocked users, files over 20 MB
-for getFile, and concurrent getUpdates (409 Conflict).
+sendMessage, sendPhoto, sendDocument, sendMediaGroup, sendChatAction and getFile, plus the helpers
+the editing methods share: formatted texts and captions (``parse_mode`` or entities; lengths in UTF-16
+code units), reply markup (callback_data of 1-64 bytes, ForceReply placeholders), reply targets, and
+file parameters (an upload, ``attach://`` or a file id; a file id of the wrong kind is a "type of file
+mismatch").
 """
 
 from __future__ import annotations
 
-import logging
 import mimetypes
-import re
 import time
 from typing import Any
 
-from bot.fakeserver.parsemode import EntityParseError, parse_formatted_text, utf16_len
-from bot.fakeserver.state import (
-    CALLBACK_DATA_LIMIT,
-    CAPTION_LIMIT,
-    FILE_DOWNLOAD_LIMIT,
-    TEXT_LIMIT,
-    ApiError,
-    FakeBotState,
-    Params,
-    StoredFile,
-    UploadedFile,
-    bad_request,
-    scope_key,
-)
+from fake_telegram.errors import bad_request
+from fake_telegram.files import StoredFile, UploadedFile
+from fake_telegram.limits import CALLBACK_DATA_LIMIT, CAPTION_LIMIT, FILE_DOWNLOAD_LIMIT, PLACEHOLDER_LIMIT, TEXT_LIMIT
+from fake_telegram.params import Params
+from fake_telegram.parsemode import EntityParseError, parse_formatted_text, utf16_len
 
-logger = logging.getLogger(__name__)
-
-NOT_MODIFIED = (
-    "message is not modified: specified new message content and reply markup are exactly the same as a "
-    "current content and reply markup of the message"
-)
 CHAT_ACTIONS = frozenset(
     {
         "typing",
@@ -66,67 +46,13 @@ _BUTTON_ACTIONS = (
     "callback_game",
     "pay",
 )
-_COMMAND_NAME = re.compile(r"[a-z0-9_]{1,32}")
-
-# canonical name -> handler attribute; the Bot API matches method names case-insensitively
-METHODS: dict[str, str] = {
-    "getMe": "_get_me",
-    "getUpdates": "_get_updates",
-    "setWebhook": "_set_webhook",
-    "deleteWebhook": "_delete_webhook",
-    "getWebhookInfo": "_get_webhook_info",
-    "setMyCommands": "_set_my_commands",
-    "getMyCommands": "_get_my_commands",
-    "deleteMyCommands": "_delete_my_commands",
-    "sendMessage": "_send_message",
-    "sendPhoto": "_send_photo",
-    "sendDocument": "_send_document",
-    "sendMediaGroup": "_send_media_group",
-    "getFile": "_get_file",
-    "editMessageText": "_edit_message_text",
-    "editMessageCaption": "_edit_message_caption",
-    "editMessageReplyMarkup": "_edit_message_reply_markup",
-    "deleteMessage": "_delete_message",
-    "answerCallbackQuery": "_answer_callback_query",
-    "sendChatAction": "_send_chat_action",
-    "close": "_close",
-    "logOut": "_log_out",
-}
-_BY_LOWER = {name.lower(): name for name in METHODS}
 
 
-def canonical_method(name: str) -> str | None:
-    """The Bot API spelling of ``name`` (matched case-insensitively), or None when not implemented."""
-    return _BY_LOWER.get(name.lower())
+class Sending:
+    """Mixed into :class:`~fake_telegram.methods.BotApi`: the sending methods and the shared helpers.
 
-
-class BotApi(FakeBotState):
-    """:class:`FakeBotState` plus the implemented Bot API methods."""
-
-    def call(self, method: str, params: Params) -> Any:
-        """Runs one Bot API call; returns the ``result`` value or raises :class:`ApiError`."""
-        name = canonical_method(method)
-        with self._lock:
-            self._calls[name or method] += 1
-            try:
-                if name is None:
-                    raise ApiError(404, "Not Found: method not found")
-                self._maybe_inject_failure(name)
-            except ApiError as error:
-                self._note_error(name or method, error, injected=name is not None)
-                raise
-            try:
-                return getattr(self, METHODS[name])(params)
-            except ApiError as error:
-                self._note_error(name, error, injected=False)
-                raise
-
-    def _note_error(self, method: str, error: ApiError, *, injected: bool) -> None:
-        self._errors.append(
-            {"method": method, "status": error.status, "description": error.description, "injected": injected}
-        )
-        self._changed.notify_all()
-        logger.debug("fake telegram: %s -> %s%s", method, error.status, " (injected)" if injected else "")
+    Works on the state of :class:`~fake_telegram.state.FakeBotState`, under its lock (``BotApi.call``).
+    """
 
     # ------------------------------------------------------------------ shared helpers
 
@@ -185,7 +111,13 @@ class BotApi(FakeBotState):
                 data = button.get("callback_data")
                 if data is not None and not 1 <= len(str(data).encode("utf-8")) <= CALLBACK_DATA_LIMIT:
                     raise bad_request("BUTTON_DATA_INVALID")
-        elif not any(key in markup for key in ("keyboard", "remove_keyboard", "force_reply")):
+        elif "force_reply" in markup:
+            placeholder = markup.get("input_field_placeholder")
+            if placeholder is not None and (
+                not isinstance(placeholder, str) or not 1 <= utf16_len(placeholder) <= PLACEHOLDER_LIMIT
+            ):
+                raise bad_request("can't parse reply keyboard markup JSON object: placeholder must be 1-64 characters")
+        elif not any(key in markup for key in ("keyboard", "remove_keyboard")):
             raise bad_request("can't parse reply keyboard markup JSON object")
 
     def _reply_markup(self, params: Params, *, inline_only: bool = False) -> dict[str, Any] | None:
@@ -242,6 +174,8 @@ class BotApi(FakeBotState):
         if markup is not None and "inline_keyboard" in markup:  # only inline keyboards belong to a message
             message["reply_markup"] = markup
         key = (chat["id"], message["message_id"])
+        if markup is not None and markup.get("force_reply"):  # clients act on it; the Message does not show it
+            self._force_replies[key] = markup
         self._messages[key] = message
         self._raw_texts[key] = raw
         return message
@@ -296,142 +230,6 @@ class BotApi(FakeBotState):
         mime_type = source.content_type or mimetypes.guess_type(file_name)[0] or "application/octet-stream"
         stored = self._store_file(source.data, "document", file_name=file_name, mime_type=mime_type)
         return stored.as_document(), len(source.data)
-
-    def _editable_message(self, params: Params) -> dict[str, Any]:
-        if "inline_message_id" in params:
-            raise bad_request("inline messages are not supported by the fake server")
-        chat = self._chat_for_bot(params.get_chat_id())
-        message_id = params.get_int("message_id", required=True)
-        message = self._messages.get((chat["id"], message_id))
-        if message is None:
-            raise bad_request("message to edit not found")
-        if not self._is_bot_message(message):
-            raise bad_request("message can't be edited")
-        return message
-
-    def _store_edit(
-        self, method: str, old: dict[str, Any], new: dict[str, Any], raw: dict[str, Any], markup: Any, params: Params
-    ) -> dict[str, Any]:
-        def content(message: dict[str, Any]) -> tuple:
-            return tuple(
-                message.get(key) for key in ("text", "entities", "caption", "caption_entities", "reply_markup")
-            )
-
-        if content(old) == content(new):
-            raise bad_request(NOT_MODIFIED)
-        new["edit_date"] = int(time.time())
-        key = (new["chat"]["id"], new["message_id"])
-        self._messages[key] = new
-        self._raw_texts[key] = {**self._raw_texts.get(key, {}), **raw}
-        self._record(method, new, reply_markup=markup, parse_mode=params.get_str("parse_mode"))
-        return new
-
-    # ------------------------------------------------------------------ bot and updates
-
-    def _get_me(self, params: Params) -> dict[str, Any]:
-        return {
-            **self.bot_user,
-            "can_join_groups": True,
-            "can_read_all_group_messages": False,
-            "supports_inline_queries": False,
-            "can_connect_to_business": False,
-            "has_main_web_app": False,
-        }
-
-    def _get_updates(self, params: Params) -> list[dict[str, Any]]:
-        if self._webhook is not None:
-            raise ApiError(
-                409,
-                "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete "
-                "the webhook first",
-            )
-        offset = params.get_int("offset")
-        limit = min(100, max(1, params.get_int("limit") or 100))
-        timeout = max(0.0, params.get_float("timeout") or 0.0)
-        allowed = params.get_json("allowed_updates")
-        if isinstance(allowed, list):
-            self._allowed_updates = frozenset(str(kind) for kind in allowed) or None
-        if offset is not None:
-            if offset < 0:
-                del self._updates[: max(0, len(self._updates) + offset)]
-            else:
-                self._updates = [update for update in self._updates if update["update_id"] >= offset]
-        self._poll_generation += 1
-        generation = self._poll_generation
-        self._changed.notify_all()  # an older long poll is now terminated (409)
-        deadline = time.monotonic() + timeout
-        while True:
-            if self._closed:
-                return []
-            if generation != self._poll_generation:
-                raise ApiError(
-                    409,
-                    "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
-                )
-            if self._updates:
-                return list(self._updates[:limit])
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return []
-            self._changed.wait(remaining)
-
-    def _set_webhook(self, params: Params) -> bool:
-        url = params.get_str("url") or ""
-        if not url:
-            self._webhook = None
-            return True
-        if not url.startswith("https://"):
-            raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
-        if params.get_bool("drop_pending_updates"):
-            self._updates.clear()
-        self._webhook = {"url": url, "allowed_updates": params.get_json("allowed_updates")}
-        self._changed.notify_all()  # a waiting getUpdates keeps waiting; the next one gets 409
-        return True
-
-    def _delete_webhook(self, params: Params) -> bool:
-        self._webhook = None
-        if params.get_bool("drop_pending_updates"):
-            self._updates.clear()
-        return True
-
-    def _get_webhook_info(self, params: Params) -> dict[str, Any]:
-        info: dict[str, Any] = {
-            "url": self._webhook["url"] if self._webhook else "",
-            "has_custom_certificate": False,
-            "pending_update_count": len(self._updates),
-        }
-        if self._webhook and self._webhook.get("allowed_updates"):
-            info["allowed_updates"] = self._webhook["allowed_updates"]
-        return info
-
-    def _set_my_commands(self, params: Params) -> bool:
-        commands = params.get_json("commands")
-        if not isinstance(commands, list) or len(commands) > 100:
-            raise bad_request("can't parse commands JSON object")
-        cleaned = []
-        for command in commands:
-            if not isinstance(command, dict) or not _COMMAND_NAME.fullmatch(str(command.get("command", ""))):
-                raise bad_request("BOT_COMMAND_INVALID")
-            description = str(command.get("description", ""))
-            if not 1 <= len(description) <= 256:
-                raise bad_request("BOT_COMMAND_DESCRIPTION_INVALID")
-            cleaned.append({"command": command["command"], "description": description})
-        self._commands[(scope_key(params.get_json("scope")), params.get_str("language_code") or "")] = cleaned
-        return True
-
-    def _get_my_commands(self, params: Params) -> list[dict[str, str]]:
-        key = (scope_key(params.get_json("scope")), params.get_str("language_code") or "")
-        return list(self._commands.get(key, []))
-
-    def _delete_my_commands(self, params: Params) -> bool:
-        self._commands.pop((scope_key(params.get_json("scope")), params.get_str("language_code") or ""), None)
-        return True
-
-    def _close(self, params: Params) -> bool:
-        return True
-
-    def _log_out(self, params: Params) -> bool:
-        return True
 
     # ------------------------------------------------------------------ sending
 
@@ -540,70 +338,3 @@ class BotApi(FakeBotState):
         if stored.file_size > FILE_DOWNLOAD_LIMIT:
             raise bad_request("file is too big")
         return stored.as_file()
-
-    # ------------------------------------------------------------------ editing and deleting
-
-    def _edit_message_text(self, params: Params) -> dict[str, Any]:
-        message = self._editable_message(params)
-        if "text" not in message:
-            raise bad_request("there is no text in the message to edit")
-        raw, plain, entities = self._text(params)
-        markup = self._reply_markup(params, inline_only=True)
-        new = {key: value for key, value in message.items() if key not in ("text", "entities", "reply_markup")}
-        self._with_text(new, "text", plain, entities, "entities")
-        if markup is not None:
-            new["reply_markup"] = markup
-        return self._store_edit("editMessageText", message, new, {"text": raw}, markup, params)
-
-    def _edit_message_caption(self, params: Params) -> dict[str, Any]:
-        message = self._editable_message(params)
-        if "photo" not in message and "document" not in message:
-            raise bad_request("there is no caption in the message to edit")
-        raw, plain, entities = self._caption(params)
-        markup = self._reply_markup(params, inline_only=True)
-        drop = ("caption", "caption_entities", "reply_markup")
-        new = {key: value for key, value in message.items() if key not in drop}
-        self._with_text(new, "caption", plain, entities, "caption_entities")
-        if markup is not None:
-            new["reply_markup"] = markup
-        return self._store_edit("editMessageCaption", message, new, {"caption": raw}, markup, params)
-
-    def _edit_message_reply_markup(self, params: Params) -> dict[str, Any]:
-        message = self._editable_message(params)
-        markup = self._reply_markup(params, inline_only=True)
-        new = {key: value for key, value in message.items() if key != "reply_markup"}
-        if markup is not None:
-            new["reply_markup"] = markup
-        return self._store_edit("editMessageReplyMarkup", message, new, {}, markup, params)
-
-    def _delete_message(self, params: Params) -> bool:
-        chat = self._chat_for_bot(params.get_chat_id())
-        message_id = params.get_int("message_id", required=True)
-        key = (chat["id"], message_id)
-        if self._messages.pop(key, None) is None:
-            raise bad_request("message to delete not found")
-        self._raw_texts.pop(key, None)
-        self._deleted.append({"chat_id": key[0], "message_id": key[1]})
-        self._changed.notify_all()
-        return True
-
-    def _answer_callback_query(self, params: Params) -> bool:
-        query_id = params.get_str("callback_query_id", required=True)
-        text = params.get_str("text")
-        if text is not None and len(text) > 200:
-            raise bad_request("MESSAGE_TOO_LONG")
-        query = self._open_callbacks.pop(query_id or "", None)
-        if query is None:
-            raise bad_request("query is too old and response timeout expired or query ID is invalid")
-        self._answered.append(
-            {
-                "callback_query_id": query_id,
-                **query,
-                "text": text,
-                "show_alert": params.get_bool("show_alert"),
-                "url": params.get_str("url"),
-                "cache_time": params.get_int("cache_time"),
-            }
-        )
-        self._changed.notify_all()
-        return True

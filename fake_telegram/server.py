@@ -25,8 +25,8 @@ keep-alive) and speaks the Bot API wire protocol:
   unknown method: 404 "Not Found: method not found").
 * Files download from ``GET /file/bot<TOKEN>/<file_path>``.
 
-The methods, the simulated users and the inspection API are documented in :mod:`bot.fakeserver.state`
-and :mod:`bot.fakeserver.methods`. Logs carry method names, statuses and ids only, never texts.
+The methods, the simulated users and the inspection API are documented in :mod:`fake_telegram.state`
+and :mod:`fake_telegram.methods`. Logs carry method names, statuses and ids only, never texts.
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from bot.fakeserver.methods import BotApi
-from bot.fakeserver.state import ApiError, Params, UploadedFile
+from fake_telegram.methods import BotApi
+from fake_telegram.state import ApiError, Params, ResponseLost, UploadedFile
 
 logger = logging.getLogger(__name__)
 
@@ -194,6 +194,9 @@ class _Handler(BaseHTTPRequestHandler):
             logger.debug("fake telegram: %s -> 200", method)
         except ApiError as error:
             self._send_json(error.status, error.payload())
+        except ResponseLost:  # the call took effect; the client gets no answer, only a closed connection
+            self.close_connection = True
+            logger.debug("fake telegram: %s -> response dropped", method)
         except (ConnectionError, TimeoutError):
             self.close_connection = True
         except Exception:
@@ -272,7 +275,9 @@ class FakeTelegramServer(BotApi):
     answerCallbackQuery calls fail (500 / 429 with retry_after=1) before anything is recorded, drawn from
     ``random.Random(seed)``; :meth:`fail_next` scripts failures. ``known_chats_only`` makes sends to a chat
     that never wrote to the bot fail with "chat not found" (as Telegram does); by default such chats are
-    created on first use. Use as a context manager or call :meth:`start` / :meth:`stop`.
+    created on first use. ``privacy_mode`` (on by default, as on Telegram) keeps ordinary group messages
+    from the bot: it gets only commands, replies to its messages and mentions. Use as a context manager or
+    call :meth:`start` / :meth:`stop`.
     """
 
     def __init__(
@@ -286,6 +291,7 @@ class FakeTelegramServer(BotApi):
         bot_username: str = "dermbot_test",
         *,
         known_chats_only: bool = False,
+        privacy_mode: bool = True,
     ) -> None:
         if not _is_loopback(host):
             raise ValueError(f"the fake Telegram server listens on loopback only, not {host!r}")
@@ -298,6 +304,7 @@ class FakeTelegramServer(BotApi):
             seed=seed,
             bot_username=bot_username,
             known_chats_only=known_chats_only,
+            privacy_mode=privacy_mode,
         )
         self.host = "127.0.0.1" if host == "localhost" else host
         self._requested_port = port
