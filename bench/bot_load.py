@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT))  # fake_telegram/ lives beside the installed packa
 from PIL import Image
 from sqlalchemy import func, select
 
-from dermvqa.storage.database import open_database
+from dermvqa.storage.database import open_database, upgrade
 from dermvqa.storage.keys import load_data_key, use_ephemeral_key
 from dermvqa.storage.models import Case
 from fake_telegram import FakeTelegramServer
@@ -180,6 +180,10 @@ def run(
     with tempfile.TemporaryDirectory(prefix="dermbot-load-") as tmp, FakeTelegramServer() as server:
         folder = Path(tmp)
         config = write_config(folder, server, rate, chats, pool)
+        url = f"sqlite:///{folder / 'bot.sqlite3'}"
+        db = open_database(url, key=load_data_key(), encrypt=encrypted)
+        upgrade(db)  # first, as `dermbot run` does: the bot and the worker migrating at once race
+        db.dispose()
         env = {**os.environ, "DERMBOT_TELEGRAM_TOKEN": server.token}
         logs = (folder / "bot.log").open("w")
         bot_command = ["-m", "bot.cli", "--config", str(config), "bot"]
@@ -205,6 +209,7 @@ def run(
         inbox = Inbox(server)
         inbox.start()
         users = list(range(10_000, 10_000 + patients))
+        failed = True
         try:
             for user in users:
                 server.send_text(user, "/start")
@@ -238,6 +243,7 @@ def run(
                     max(0, sum("Your case number is" in (r.get("plain_text") or "") for _, r in inbox.by_chat[u]) - 1)
                     for u in users
                 )
+            failed = False
         finally:
             inbox.stop.set()
             for process in processes.values():
@@ -245,7 +251,10 @@ def run(
             for process in processes.values():
                 process.wait(60)
             logs.close()
-        db = open_database(f"sqlite:///{folder / 'bot.sqlite3'}", key=load_data_key(), encrypt=encrypted)
+            if failed:  # throwaway data: show why
+                tail = (folder / "bot.log").read_text(errors="replace").splitlines()[-40:]
+                print("bot_load: the bot's and worker's log, last lines:", *tail, sep="\n", file=sys.stderr)
+        db = open_database(url, key=load_data_key(), encrypt=encrypted)
         with db.read() as session:
             submitted = session.scalar(select(func.count()).select_from(Case).where(Case.submitted_at.is_not(None)))
         db.dispose()

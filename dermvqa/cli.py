@@ -18,6 +18,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from dermvqa.errors import AlignmentError, DermError, UsageError, explain
 from dermvqa.logsafety import configure_logging
@@ -67,7 +68,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         "--weights",
         choices=("auto", "userinfo", "none"),
         default="auto",
-        help="auto (official: userinfo weights only when Chinese is scored), userinfo (always), none",
+        help="auto (official: userinfo weights for every language when the prediction file carries "
+        "content_zh), userinfo (always), none",
     )
     p.add_argument("--metrics", default="deltableu,bertscore,collapse", help="comma-separated subset")
     p.add_argument("--train", type=Path, help="training encounter JSON, for the near-copy share")
@@ -79,9 +81,15 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="corrected variant: lowercase references too (NOT the official scorer)",
     )
-    p.add_argument("--bertscore-model", help="a Hugging Face id or local path (default: packaged all-MiniLM-L6-v2)")
     p.add_argument(
-        "--bertscore-layer", type=int, help="layer to take embeddings from (default: last; 17 for roberta-large)"
+        "--bertscore-model",
+        help="a Hugging Face id or local path (default: packaged all-MiniLM-L6-v2, English only; official: "
+        "roberta-large for en/es, bert-base-multilingual-cased for zh)",
+    )
+    p.add_argument(
+        "--bertscore-layer",
+        type=int,
+        help="layer to take embeddings from (default: last; 17 for roberta-large, 9 for bert-base-multilingual-cased)",
     )
     p.add_argument(
         "--near-identical",
@@ -99,6 +107,26 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_evaluate)
 
 
+def answer_languages(path: Path) -> tuple[str, ...]:
+    """The ``content_<lang>`` keys of a prediction file's first answer (the official weights trigger).
+
+    Call after ``load_predictions`` has validated the file.
+    """
+    entries = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not entries:
+        return ()
+    first = entries[0]["responses"][0]
+    return tuple(key.removeprefix("content_") for key in first if key.startswith("content_"))
+
+
+def evaluation_display(summary: dict[str, Any]) -> dict[str, Any]:
+    """The summary as the text table shows it: the weights with their reason, warnings left out."""
+    shown = {k: v for k, v in summary.items() if k not in ("weights_reason", "bertscore_meaningful", "warnings")}
+    if "weights" in shown and summary.get("weights_reason"):
+        shown["weights"] = f"{summary['weights']}: {summary['weights_reason']}"
+    return shown
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from dermvqa.data.challenge import load_encounters, load_predictions
     from dermvqa.data.userinfo import load_userinfo
@@ -108,29 +136,34 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     metrics = metric_list(args.metrics)
     if args.per_case:
         writable_file(args.per_case, "--per-case")
+    references = load_encounters(args.references)
+    predictions = load_predictions(args.predictions, args.lang)
     options = EvaluationOptions(
         lang=args.lang,
         metrics=metrics,
         weights=args.weights,
+        prediction_langs=answer_languages(args.predictions),
         lowercase_references=args.lowercase_references,
         collapse=CollapseThresholds(near_identical=args.near_identical, near_copy=args.near_copy),
     )
-    references = load_encounters(args.references)
-    predictions = load_predictions(args.predictions, args.lang)
     userinfo = load_userinfo(args.userinfo) if args.userinfo else None
     train = train_answers_from(load_encounters(args.train), args.lang) if args.train else None
     scorer = None
     if "bertscore" in metrics:
         from dermvqa.metrics.bertscore import BertScorer
 
-        scorer = BertScorer(args.bertscore_model, args.bertscore_layer, device=args.device, progress=True)
+        scorer = BertScorer(
+            args.bertscore_model, args.bertscore_layer, device=args.device, progress=True, lang=args.lang
+        )
     result = evaluate(references, predictions, options, userinfo=userinfo, train_answers=train, bert_scorer=scorer)
     if args.per_case:
         write_jsonl(args.per_case, result.per_case)
     if args.json:
         print(json.dumps(result.summary, ensure_ascii=False))
     else:
-        print(summary_table(result.summary, f"{args.predictions.name} vs {args.references.name}"))
+        print(summary_table(evaluation_display(result.summary), f"{args.predictions.name} vs {args.references.name}"))
+        for warning in result.summary.get("warnings", []):
+            print(f"WARNING: {warning}")
     return 0
 
 
@@ -216,9 +249,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _add_make_tiny_model(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("make-tiny-model", help="build a random LLaVA (real tokenizer/processor) for offline tests")
+    p = sub.add_parser("make-tiny-model", help="build a random VLM (real tokenizer/processor) for offline tests")
     p.add_argument("outdir", type=Path)
-    p.add_argument("--geometry", choices=("tiny", "bench", "tinyllava"), default="tiny")
+    p.add_argument("--geometry", choices=("tiny", "bench", "tinyllava"), default="tiny", help="llava only: size")
+    p.add_argument(
+        "--family",
+        choices=("llava", "gemma3", "qwen2_5_vl", "qwen3_vl", "idefics3", "smolvlm"),
+        default="llava",
+        help="architecture: llava (TinyLLaVA), gemma3 (MedGemma), qwen2_5_vl, qwen3_vl, idefics3/smolvlm (SmolVLM)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_make_tiny_model)
 
@@ -231,8 +270,11 @@ def cmd_make_tiny_model(args: argparse.Namespace) -> int:
         raise UsageError(f"{out} is an existing file; give a folder (new, or one make-tiny-model built)")
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER_FILE).is_file():
         raise UsageError(f"{out} is a folder with other files in it; give a new or empty folder")
-    path = make_tiny_model(args.outdir, args.geometry, args.seed)
-    print(f"saved a random {args.geometry} LLaVA to {path} (its answers are meaningless)")
+    if args.family != "llava" and args.geometry != "tiny":
+        raise UsageError(f"--geometry {args.geometry} is for the llava family; {args.family} comes in tiny only")
+    path = make_tiny_model(args.outdir, args.geometry, args.seed, family=args.family)
+    what = "LLaVA" if args.family == "llava" else args.family
+    print(f"saved a random {args.geometry} {what} to {path} (its answers are meaningless)")
     return 0
 
 

@@ -80,6 +80,13 @@ def _is_https_or_empty(v: str) -> bool:
     return v == "" or v.startswith("https://")  # Telegram delivers webhook updates only over HTTPS
 
 
+def _is_prefix_map(v: str) -> bool:
+    if v == "":
+        return True
+    local, sep, server = v.partition("=")
+    return bool(sep) and local.strip().startswith("/") and server.strip().startswith("/")
+
+
 def _is_url_path(v: str) -> bool:
     return re.fullmatch(r"/?([A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*)?/?", v) is not None
 
@@ -127,6 +134,14 @@ class ModelConfig:
     api_key_env: str = "DERMBOT_OPENAI_API_KEY"
     request_timeout_s: float = field(default=120.0, metadata=_at_least(1.0))
     request_retries: int = field(default=3, metadata=_at_least(0))
+    # backend = "openai": a promoted LoRA adapter is loaded into the server at run time (vLLM's
+    # /v1/load_lora_adapter) and drafts ask for it by name; see dermvqa/drafting/lora_serving.py.
+    serve_adapters: bool = False
+    # "LOCAL=SERVER": adapter paths under LOCAL are sent to the server under SERVER (it mounts the
+    # models folder elsewhere, e.g. in a container); "" sends the paths as they are here.
+    adapter_path_prefix: str = field(
+        default="", metadata=_rule(_is_prefix_map, 'empty, or "LOCAL=SERVER" with two absolute paths')
+    )
 
 
 @dataclass(frozen=True)
@@ -253,6 +268,14 @@ class TrainingConfig:
     gradient_checkpointing: bool = False
     # The gate refuses to judge on fewer held-out cases than this (collapse shares are noise on 3 cases).
     gate_min_heldout: int = field(default=10, metadata=_at_least(1))
+    # Promote only when the candidate beats the active model by gate_min_delta_bleu in at least this share
+    # of paired bootstrap resamples of the held-out cases (gate_bootstrap_samples of them, seeded by seed).
+    gate_confidence: float = field(default=0.95, metadata=_between(0.5, 1.0))
+    gate_bootstrap_samples: int = field(default=1000, metadata=_between(100, 100000))
+    # An optional fixed reference set (DermaVQA-format JSON and its image folder), always held out
+    # and never trained on: judged beside the clinicians' own (edited or hand-written) answers.
+    gate_reference_set: str = ""
+    gate_reference_images: str = ""
 
 
 def _is_cron_text(v: str) -> bool:

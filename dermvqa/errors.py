@@ -51,6 +51,17 @@ class ModelLoadError(DermError):
     loggable = True
 
 
+class ServingUnavailableError(ModelLoadError):
+    """The model server cannot be reached or fails (5xx) while a model is loaded: try again later.
+
+    Not the model's fault, so never a reason to mark a registry entry failed (the worker keeps the
+    model it has and tries again before its next batch).
+    """
+
+    exit_code = 4
+    loggable = True  # names a URL and a status, never patient data
+
+
 class ImageError(DermError):
     """An image cannot be used (corrupt, empty, not an image, too large)."""
 

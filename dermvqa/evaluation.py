@@ -3,7 +3,9 @@
 Predictions are aligned to references by ``encounter_id``; a missing, extra or duplicated id is an
 :class:`AlignmentError` that names the ids (the official script aligned by position and never
 checked). The result has a summary (the numbers a paper reports) and one row per encounter, so a
-person can see which answers drag a score down.
+person can see which answers drag a score down. The summary says which reference weights were used
+and why (``weights``, ``weights_reason``), and lists in ``warnings`` every reason a number is not
+the official one or not meaningful (e.g. an English BERTScore model on Chinese answers).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dermvqa.data.challenge import Encounter, Prediction
@@ -19,7 +21,7 @@ from dermvqa.errors import AlignmentError, MetricError
 from dermvqa.metrics.bertscore import BertScorer
 from dermvqa.metrics.collapse import CollapseThresholds, collapse_metrics
 from dermvqa.metrics.deltableu import score_from_stats, segment_stats
-from dermvqa.metrics.reference_weights import AuthorInfo, WeightPolicy, reference_weights, weights_apply
+from dermvqa.metrics.reference_weights import AuthorInfo, WeightPolicy, decide_weights, reference_weights
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +33,9 @@ class EvaluationOptions:
     lang: str = "en"
     metrics: tuple[str, ...] = METRICS
     weights: WeightPolicy = "auto"
+    # The content_<lang> keys of the prediction file's first answer: the official scorer weighted
+    # every language when "zh" is among them. None: only ``lang`` (what was loaded).
+    prediction_langs: tuple[str, ...] | None = None
     # The corrected variant of the official scorer (references lowercased too); off = official.
     lowercase_references: bool = False
     collapse: CollapseThresholds = field(default_factory=CollapseThresholds)
@@ -102,7 +107,11 @@ def evaluate(
         raise MetricError(f"unknown metric {unknown[0]!r}; allowed: {', '.join(METRICS)}")
     lang = options.lang
     pairs = align(references, predictions)
-    use_weights = weights_apply(options.weights, lang, userinfo is not None)
+    # The official condition looks at the first reference's first answer only (as the script did).
+    first = references[0].responses[0].content if references and references[0].responses else {}
+    prediction_langs = options.prediction_langs if options.prediction_langs is not None else (lang,)
+    decision = decide_weights(options.weights, prediction_langs, tuple(first), userinfo is not None)
+    use_weights = decision.use_userinfo
     hyps = [p.text for _, p in pairs]
     refs: list[list[tuple[str, float]]] = []
     for enc, _ in pairs:
@@ -114,6 +123,7 @@ def evaluate(
         refs.append(weighted)
 
     summary: dict[str, Any] = {"n": len(pairs), "lang": lang}
+    warnings: list[str] = []
     per_case: list[dict[str, Any]] = [{"encounter_id": e.encounter_id, "prediction": p.text} for e, p in pairs]
 
     if "deltableu" in options.metrics:
@@ -128,7 +138,10 @@ def evaluate(
         )
         summary["brevity_penalty"] = result.brevity_penalty
         summary["weights"] = "userinfo" if use_weights else "none (every reference weighs 1)"
+        summary["weights_reason"] = decision.reason
         summary["weights_policy"] = options.weights
+        if not decision.official:
+            warnings.append(f"deltaBLEU weights: {decision.reason}")
         for row, stat in zip(per_case, stats, strict=True):
             row[f"deltableu_{lang}"] = score_from_stats([stat]).score
 
@@ -137,8 +150,12 @@ def evaluate(
             raise MetricError("BERTScore requested without a scorer")
         f1s = bert_scorer.max_f1(hyps, [[t for t, _ in r] for r in refs])
         summary[f"bertscore_{lang}"] = sum(f1s) / len(f1s)
-        summary["bertscore_model"] = bert_scorer.spec.describe()
-        summary["bertscore_official"] = bert_scorer.spec.official
+        spec = replace(bert_scorer.spec, lang=lang)
+        summary["bertscore_model"] = spec.describe()
+        summary["bertscore_official"] = spec.official
+        summary["bertscore_meaningful"] = spec.meaningful
+        if (note := spec.language_warning()) is not None:
+            warnings.append(note)
         for row, f1 in zip(per_case, f1s, strict=True):
             row[f"bertscore_{lang}"] = f1
 
@@ -161,4 +178,5 @@ def evaluate(
                 nearest = train_answers[case.nearest_train]
                 row["nearest_train"] = f"{nearest.encounter_id}#{nearest.response_index}"
                 row["nearest_train_similarity"] = case.nearest_train_similarity
+    summary["warnings"] = warnings
     return EvaluationResult(summary, per_case)

@@ -96,6 +96,27 @@ def check_job_transition(current: JobState | str, target: JobState | str) -> Job
     return target
 
 
+class RunStatus(enum.StrEnum):
+    """A training run's status (``training_runs.status``; the stored strings are the values)."""
+
+    RUNNING = "running"  # the run holds the lock (a crash leaves it here until the next run marks it failed)
+    SKIPPED = "skipped"  # too few new cases, too small a held-out set, or another run in progress
+    PROMOTED = "promoted"  # trained; the gate promoted its candidate
+    REJECTED = "rejected"  # trained; the gate (or an erasure) rejected its candidate
+    NOT_JUDGED = "not judged"  # trained, but the gate could not judge (the candidate stays unpromoted)
+    FAILED = "failed"  # an error ended it; the active model did not change
+
+
+class ModelStatus(enum.StrEnum):
+    """A registry entry's status (``models.status``; the stored strings are the values)."""
+
+    CANDIDATE = "candidate"  # trained, waiting for the gate
+    ACTIVE = "active"  # drafts now (one at a time)
+    RETIRED = "retired"  # drafted before; may be rolled back to
+    REJECTED = "rejected"  # the gate or a person refused it
+    FAILED = "failed"  # promoted, but no worker could load it (the note says why)
+
+
 def case_sources(target: CaseState | str) -> frozenset[CaseState]:
     """Every state from which ``target`` may be reached (the WHERE of a compare-and-set)."""
     target = CaseState(target)

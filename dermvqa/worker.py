@@ -16,6 +16,9 @@
 * Between batches the worker checks the model registry and switches to a newly active model
   without a restart. A model that cannot be loaded is marked failed in the registry (rolled back
   to the one before it, clinicians told) and the model in memory keeps drafting.
+* With ``[model] serve_adapters`` an adapter drafts on the OpenAI-compatible server by name: the
+  switch registers it there (and unloads the adapter switched away from), and it is registered again
+  when the server forgot it (a restart). A server that cannot be reached never marks a model failed.
 * A locked database (another process holds the write lock past the busy timeout) is waited out
   with a growing delay, never a reason to exit.
 * ``stop`` (SIGTERM) lets the current batch finish; jobs claimed but not drafted are released.
@@ -40,7 +43,8 @@ from dermvqa.config import Config
 from dermvqa.drafting.base import Drafter, DraftOutcome, DraftRequest
 from dermvqa.drafting.factory import ModelSpec
 from dermvqa.drafting.images import load_image
-from dermvqa.errors import DraftingError, ImageError, ModelLoadError
+from dermvqa.drafting.lora_serving import unload_adapter
+from dermvqa.errors import DraftingError, ImageError, ModelLoadError, ServingUnavailableError
 from dermvqa.queue import jobs as queue
 from dermvqa.queue.retry import RetryPolicy, db_retry_delay, describe
 from dermvqa.states import CaseState
@@ -201,6 +205,13 @@ class Worker:
         for _ in range(MAX_MODEL_FALLBACKS):
             spec, activated = self._wanted()
             if self.drafter is not None and spec == self.spec:
+                try:
+                    self.drafter.refresh()  # a served adapter the server forgot is registered again
+                except ServingUnavailableError as exc:
+                    logger.warning("model server unavailable (%s); trying again before the next batch", exc)
+                except Exception as exc:  # the server refuses the model now: as a failed load
+                    self._load_failed(spec, activated, exc)
+                    continue
                 return self.drafter
             if (spec, activated) in self._failed_loads:
                 if self.drafter is not None:
@@ -214,11 +225,21 @@ class Worker:
             except Exception as exc:
                 if spec.registry_id is None and self.drafter is None:
                     raise  # the configured model: nothing to fall back to
+                if isinstance(exc, ServingUnavailableError):
+                    # The server is down, not the model broken: never mark it failed. Keep drafting
+                    # with what we have and switch before the next batch; with nothing, exit (restart).
+                    if self.drafter is None:
+                        raise
+                    logger.warning("cannot switch models now (%s); trying again before the next batch", exc)
+                    return self.drafter
                 self._load_failed(spec, activated, exc)
                 continue
             if self.drafter is not None:
                 self.drafter.close()
-            self.drafter, self.spec = new, spec
+            retired, self.drafter, self.spec = self.spec, new, spec
+            # A served adapter no longer active leaves the server (a worker still drafting with it
+            # registers it again for its batch and unloads it at its own switch).
+            unload_adapter(self.config.model, retired)
             logger.info("drafting with %s", new.model_version)
             return new
         if self.drafter is not None:

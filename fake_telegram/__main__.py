@@ -150,9 +150,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"fake_telegram: error: {error}", file=sys.stderr)
         return 2
     server.lost_response_rate = min(1.0, max(0.0, args.lost_response_rate))
+    signal.signal(signal.SIGTERM, _terminate)  # before the URLs: a caller may stop us as soon as it reads them
     print(server.base_url, flush=True)
     print(server.base_file_url, flush=True)
-    signal.signal(signal.SIGTERM, _terminate)
     try:
         if args.chat is not None:
             _chat(server, args.chat)

@@ -110,18 +110,38 @@ def cmd_models_list(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_models_promote(config: Config, args: argparse.Namespace) -> int:
-    """Raises DermError (an unknown id), which ``dermbot`` prints and exits 2 on."""
+    """Raises DermError (an unknown id), which ``dermbot`` prints and exits 2 on.
+
+    With ``[model] serve_adapters`` the adapter is registered with the server at once (after the
+    commit), so a refusal shows here; the workers register it again at their switch anyway.
+    """
+    from dermvqa.drafting.lora_serving import register_active
+
     with _database(config) as db, db.write() as session:
         record = registry.promote(session, args.model_id, reason=args.reason, actor=_actor(args))
+        spec = registry.spec_of(record)
         print(f"model {record.id} is now active ({record.name}@{record.revision})")
+    if not register_active(config.model, spec):
+        print(
+            f"warning: the server at {config.model.api_base} did not register the adapter (see the log); "
+            "the workers try again before their next batch and mark the model failed if the server refuses it"
+        )
     return 0
 
 
 def cmd_models_rollback(config: Config, args: argparse.Namespace) -> int:
-    """Raises DermError (nothing to roll back to), which ``dermbot`` prints and exits 2 on."""
+    """Raises DermError (nothing to roll back to), which ``dermbot`` prints and exits 2 on.
+
+    With ``[model] serve_adapters`` the retired adapter is unloaded from the server (after the commit).
+    """
+    from dermvqa.drafting.lora_serving import unload_adapter
+
     with _database(config) as db, db.write() as session:
+        retired = registry.active_spec(session)
         record = registry.rollback(session, reason=args.reason, actor=_actor(args))
         print(f"rolled back: model {record.id} is active again ({record.name}@{record.revision})")
+    if not unload_adapter(config.model, retired):
+        print(f"warning: the server at {config.model.api_base} did not unload the retired adapter (see the log)")
     return 0
 
 

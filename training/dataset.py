@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
+from dermvqa.drafting.families import collate_vision, family_of_processor, process, vision_inputs
 from dermvqa.drafting.hf import format_prompt
 from dermvqa.drafting.images import combine, load_image
 from dermvqa.errors import ImageError
@@ -29,7 +30,8 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Encoded:
     row: Row
-    pixel_values: torch.Tensor  # (n_images, C, H, W)
+    pixel_values: torch.Tensor  # (n_images, C, H, W); the family's own layout for Qwen (patches) and SmolVLM
+    extra: dict[str, torch.Tensor] = field(default_factory=dict)  # other model inputs (image_grid_thw, ...)
 
 
 @dataclass(frozen=True)
@@ -52,11 +54,17 @@ def answer_ids(tokenizer, prompt_text: str, answer: str) -> list[int]:
 def encode(processor, images: Sequence, question: str, answer: str, max_seq_len: int) -> Encoded | None:
     """One (photos, question, answer) as a labelled row; None when the prompt alone is too long."""
     prompt_text = format_prompt(processor, question, len(images))
-    batch = processor(images=list(images), text=[prompt_text], return_tensors="pt")
+    batch = process(processor, family_of_processor(processor), [prompt_text], [list(images)])
     prompt_ids = batch["input_ids"][0].tolist()  # image tokens expanded by the processor, as when serving
     tokenizer = processor.tokenizer
     row = build_row(prompt_ids, answer_ids(tokenizer, prompt_text, answer), tokenizer.eos_token_id, max_seq_len)
-    return None if row is None else Encoded(row, batch["pixel_values"])
+    if row is None:
+        return None
+    extra = {k: v for k, v in vision_inputs(batch).items() if k != "pixel_values"}
+    if "token_type_ids" in extra:  # per token: the answer's tokens are text (type 0)
+        n_answer = len(row.input_ids) - len(prompt_ids)
+        extra["token_type_ids"] = torch.nn.functional.pad(extra["token_type_ids"], (0, n_answer))
+    return Encoded(row, batch["pixel_values"], extra)
 
 
 class SupervisedDataset:
@@ -105,7 +113,15 @@ class SupervisedDataset:
         except ImageError as exc:
             logger.warning("example %s left out: %s", example.key, exc)
             return None
+        return self.encode_photos(photos, question, answer)
+
+    def encode_photos(self, photos: Sequence, question: str, answer: str) -> Encoded | None:
+        """One labelled row from prepared photos (a model family with its own inputs overrides this)."""
         return encode(self.processor, photos, question, answer, self.max_seq_len)
+
+    def collate(self, rows: Sequence[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
+        """A batch of this dataset's rows (the module's :func:`collate`; overridden with ``encode_photos``)."""
+        return collate(rows, pad_id)
 
     def usable(self) -> tuple[list[int], int]:
         """Indices whose prompt fits ``max_seq_len`` (checked once, un-augmented), and how many answers get cut.
@@ -131,9 +147,11 @@ class SupervisedDataset:
 def collate(rows: Sequence[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
     """A right-padded batch; every row's photos are concatenated in row order (as LLaVA expects)."""
     padded = pad_rows([r.row for r in rows], pad_id)
+    width = len(padded.input_ids_BT[0])
+    token_pad = [width - len(r.row.input_ids) for r in rows]
     return {
         "input_ids": torch.tensor(padded.input_ids_BT, dtype=torch.long),
         "attention_mask": torch.tensor(padded.attention_mask_BT, dtype=torch.long),
         "labels": torch.tensor(padded.labels_BT, dtype=torch.long),
-        "pixel_values": torch.cat([r.pixel_values for r in rows], dim=0),
+        **collate_vision([{"pixel_values": r.pixel_values, **r.extra} for r in rows], token_pad),
     }

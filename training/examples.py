@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +35,9 @@ class Example:
     prompt_id: int
     answers: tuple[str, ...]  # the targets; the first one is the preferred
     source: str = "case"  # case | corpus
-    edited: bool = False  # the clinician edited the draft before approving (the better target)
+    # The answer is the clinician's own words (an edit that changed the draft, or written without one):
+    # the better target, and the only kind of case answer the gate judges on (training.heldout).
+    edited: bool = False
 
     @property
     def group(self) -> str:
@@ -89,14 +91,23 @@ def deduplicate(examples: Iterable[Example], seen: set[str] | None = None) -> tu
     return kept, dropped
 
 
-def split_examples(examples: Sequence[Example], heldout_share: float) -> Split:
+def split_examples(
+    examples: Sequence[Example],
+    heldout_share: float,
+    *,
+    judged: Callable[[Example], bool] | None = None,
+    fixed: Sequence[Example] = (),
+) -> Split:
     """Held-out by hash, deduplicated, with no held-out case repeated in training.
 
     Order is made canonical (by key) first, so the result does not depend on the order rows came in.
+    ``judged``: only examples it accepts may be held out; one held out by hash that it refuses is
+    trained on instead (it is never judged, so it can never leak). ``fixed``: always held out, first.
     """
     ordered = sorted(examples, key=lambda e: e.key)
-    heldout_raw = [e for e in ordered if is_heldout(e.group, heldout_share)]
-    train_raw = [e for e in ordered if not is_heldout(e.group, heldout_share)]
+    held = [is_heldout(e.group, heldout_share) and (judged is None or judged(e)) for e in ordered]
+    heldout_raw = [*sorted(fixed, key=lambda e: e.key), *(e for e, h in zip(ordered, held, strict=True) if h)]
+    train_raw = [e for e, h in zip(ordered, held, strict=True) if not h]
     heldout, dup_heldout = deduplicate(heldout_raw)
     heldout_keys = {k for e in heldout for k in identity_keys(e)}
     train_no_leaks = [e for e in train_raw if not any(k in heldout_keys for k in identity_keys(e))]

@@ -10,14 +10,18 @@
     python -m training.finetune --config config.toml --no_cases --corpus TRAIN.json --corpus_images IMAGES/ \
         --method full --epochs 10 --output_dir var/models/dermavqa
 
+    # moondream2 (the seed paper's best model), through its own model code (training.moondream_finetune):
+    python -m training.finetune --config config.toml --backend moondream --model_name vikhyatk/moondream2 \
+        --revision 2025-06-21 --output_dir var/models/moondream
+
 Every ``[training]`` key of the config is the default of the flag of the same name; ``--resume``
 continues from the newest checkpoint in ``--output_dir``. Writes ``adapter/`` (LoRA, with the base
 model id, revision and training config) or ``model/`` (full), ``log.jsonl`` (loss per optimizer
 step) and ``checkpoints/``; prints one JSON line. The nightly pipeline calls :func:`train` directly.
 
-Sections: Arguments (dataclasses, defaults from the config), Model (load through the drafter's own
-loader, freeze, wrap with LoRA), Dataset (examples -> labelled rows, ``training.dataset``), Training
-(the loop in ``training.trainer``).
+Sections: Arguments (``training.arguments``: dataclasses, defaults from the config), Model (load
+through the drafter's own loader, freeze, wrap with LoRA; moondream2 in ``training.moondream_finetune``),
+Dataset (examples -> labelled rows, ``training.dataset``), Training (the loop in ``training.trainer``).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -40,6 +44,8 @@ from dermvqa.drafting.devices import resolve_device
 from dermvqa.drafting.hf import load_pretrained, max_images_for
 from dermvqa.errors import DermError, explain
 from dermvqa.logsafety import configure_logging
+from training import sources
+from training.arguments import DataArguments, ModelArguments, TrainArguments, arguments_from_config
 from training.augment import AugmentSettings
 from training.dataset import ImageLimits, SupervisedDataset
 from training.examples import Example, split_examples
@@ -47,78 +53,6 @@ from training.targets import full_finetune_trainable, lora_target_regex, matchin
 from training.trainer import FinetuneResult, run_training
 
 logger = logging.getLogger(__name__)
-
-
-# -- Arguments -----------------------------------------------------------------------------------
-
-
-@dataclass
-class ModelArguments:
-    model_name: str = field(default="bczhou/tiny-llava-v1-hf", metadata={"help": "hub id or local folder"})
-    revision: str = "main"
-    backend: str = field(default="hf", metadata={"help": "only hf models can be fine-tuned here"})
-    multi_image: str = field(default="grid", metadata={"help": "as [model] multi_image: how photos are combined"})
-    prompt_id: int = field(default=1, metadata={"help": "prompt template for base-corpus examples"})
-
-
-@dataclass
-class DataArguments:
-    cases: bool = field(default=True, metadata={"help": "use the approved cases of the configured database"})
-    corpus: str = field(default="", metadata={"help": "a DermaVQA JSON file mixed into training"})
-    corpus_images: str = ""
-    heldout_share: float = 0.15
-    max_seq_len: int = 2048
-    max_pixels: int = 200_000_000
-    max_side_px: int = 2048
-    augment_rotation_deg: float = 10.0
-    augment_hflip_p: float = 0.5
-    augment_jitter: float = 0.1
-
-
-@dataclass
-class TrainArguments:
-    output_dir: str = "var/models/manual"
-    method: str = field(default="lora", metadata={"help": "lora | full"})
-    epochs: float = 3.0
-    max_steps: int = field(default=0, metadata={"help": "stop after this many optimizer steps (0 = epochs)"})
-    learning_rate: float = 1e-4
-    batch_size: int = 4
-    gradient_accumulation_steps: int = 2
-    lora_rank: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    train_projector: bool = False
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    save_steps: int = 200
-    seed: int = 0
-    device: str = "auto"
-    gradient_checkpointing: bool = False
-    resume: bool = field(default=False, metadata={"help": "continue from the newest checkpoint in output_dir"})
-    progress: bool = field(default=True, metadata={"help": "show a progress bar (on a terminal)"})
-
-
-def arguments_from_config(config: Config) -> tuple[ModelArguments, DataArguments, TrainArguments]:
-    """The three argument groups with every default taken from the configuration."""
-    t, m, s = config.training, config.model, config.storage
-    model = ModelArguments(m.name, m.revision, m.backend, m.multi_image, m.prompt_id)
-    data = DataArguments(
-        cases=True,
-        corpus=str(config.resolve_path(t.base_corpus)) if t.base_corpus else "",
-        corpus_images=str(config.resolve_path(t.base_corpus_images)) if t.base_corpus_images else "",
-        heldout_share=t.heldout_share,
-        max_seq_len=t.max_seq_len,
-        max_pixels=s.max_pixels,
-        max_side_px=s.max_side_px,
-        augment_rotation_deg=t.augment_rotation_deg,
-        augment_hflip_p=t.augment_hflip_p,
-        augment_jitter=t.augment_jitter,
-    )
-    train_fields = {f.name for f in dataclasses.fields(TrainArguments)}
-    values = {k: v for k, v in dataclasses.asdict(t).items() if k in train_fields}
-    values["output_dir"] = str(config.resolve_path(t.output_dir) / "manual")
-    return model, data, TrainArguments(**values)
 
 
 # -- Model ---------------------------------------------------------------------------------------
@@ -160,11 +94,19 @@ def prepare_trainable(model, targs: TrainArguments, *, revision: str):
 
 
 def load_model(margs: ModelArguments, targs: TrainArguments, device: str):
-    """(model with only its trainable parameters requiring grad, processor, is_llava), on the CPU."""
+    """(model with only its trainable parameters requiring grad, processor, is_llava), on the CPU.
+
+    moondream2 has no training forward of its own: ``training.moondream_finetune`` loads it, and its
+    "processor" builds ids the way moondream's ``query`` does."""
+    if margs.backend == "moondream":
+        from training.moondream_finetune import load_moondream
+
+        model, inputs = load_moondream(margs, targs, device)
+        return model, inputs, False
     if margs.backend != "hf":
         raise DermError(
-            f"fine-tuning supports the hf backend (LLaVA family, image-text-to-text models), not {margs.backend!r}; "
-            "moondream2's LoRA targets are in training/targets.py, its training forward is not written yet"
+            f"fine-tuning supports the hf and moondream backends, not {margs.backend!r} "
+            "(an openai server serves a model: fine-tune that model with backend hf and register the adapter)"
         )
     model, processor, is_llava = load_pretrained(margs.model_name, margs.revision, train_dtype(targs.method, device))
     return prepare_trainable(model, targs, revision=margs.revision), processor, is_llava
@@ -174,28 +116,18 @@ def load_model(margs: ModelArguments, targs: TrainArguments, device: str):
 
 
 def load_examples(config: Config, dargs: DataArguments, margs: ModelArguments) -> list[Example]:
-    """Approved cases (when ``dargs.cases``) and the base corpus (when set)."""
-    from training.sources import approved_cases, corpus_examples
+    """Approved cases (when ``dargs.cases``, from the configured database) and the base corpus (when set)."""
+    if not dargs.cases:
+        return sources.load_examples(config, None, data=dargs, prompt_id=margs.prompt_id)
+    from dermvqa.storage.database import open_database, upgrade
+    from dermvqa.storage.keys import load_data_key
 
-    examples: list[Example] = []
-    if dargs.cases:
-        from dermvqa.storage.database import open_database, upgrade
-        from dermvqa.storage.image_store import ImageStore
-        from dermvqa.storage.keys import load_data_key
-
-        db = open_database(
-            config.database_url, key=load_data_key(config), busy_timeout_ms=config.database.busy_timeout_ms
-        )
-        try:
-            upgrade(db)  # as every dermbot command does: a fresh database gets its tables (and no cases)
-            with db.read() as session:
-                examples += approved_cases(session, ImageStore(config.storage_dir, load_data_key(config)))
-        finally:
-            db.dispose()
-    if dargs.corpus:
-        corpus, _ = corpus_examples(dargs.corpus, dargs.corpus_images, prompt_id=margs.prompt_id)
-        examples += corpus
-    return examples
+    db = open_database(config.database_url, key=load_data_key(config), busy_timeout_ms=config.database.busy_timeout_ms)
+    try:
+        upgrade(db)  # as every dermbot command does: a fresh database gets its tables (and no cases)
+        return sources.load_examples(config, db, data=dargs, prompt_id=margs.prompt_id)
+    finally:
+        db.dispose()
 
 
 # -- Training ------------------------------------------------------------------------------------
@@ -211,6 +143,7 @@ class Setup:
     train_set: SupervisedDataset
     heldout_set: SupervisedDataset
     info: dict
+    objective: Any = None  # the loss module; None: the training loop's AnswerLoss
 
 
 def build(
@@ -233,15 +166,22 @@ def build(
     accelerator = Accelerator(cpu=not on_cuda, mixed_precision="bf16" if on_cuda else "no")
     set_seed(targs.seed)  # LoRA's initial weights and dropout masks: the same run twice gives the same adapter
     model, processor, is_llava = load_model(margs, targs, accelerator.device.type)
-    max_images = max_images_for(is_llava, margs.multi_image)
+    moondream = margs.backend == "moondream"
+    max_images = 1 if moondream else max_images_for(is_llava, margs.multi_image)  # moondream drafts from one image
     limits = ImageLimits(dargs.max_pixels, dargs.max_side_px, margs.multi_image, max_images)
     augment = AugmentSettings(dargs.augment_rotation_deg, dargs.augment_hflip_p, dargs.augment_jitter)
     length = dargs.max_seq_len
-    train_set = SupervisedDataset(
+    objective = None
+    dataset_class = SupervisedDataset
+    if moondream:
+        from training.moondream_finetune import MoondreamAnswerLoss, MoondreamDataset
+
+        dataset_class, objective = MoondreamDataset, MoondreamAnswerLoss(model, processor)
+    train_set = dataset_class(
         train_examples, processor, max_seq_len=length, limits=limits, augment=augment, seed=targs.seed
     )
-    heldout_set = SupervisedDataset(heldout_examples, processor, max_seq_len=length, limits=limits)
-    return Setup(accelerator, model, processor, train_set, heldout_set, model_info(margs, targs))
+    heldout_set = dataset_class(heldout_examples, processor, max_seq_len=length, limits=limits)
+    return Setup(accelerator, model, processor, train_set, heldout_set, model_info(margs, targs), objective)
 
 
 def train(
@@ -253,7 +193,7 @@ def train(
 ) -> FinetuneResult:
     """Fine-tune on ``train_examples``, measure held-out loss before and after, save the result."""
     s = build(margs, dargs, targs, train_examples, heldout_examples)
-    return run_training(s.accelerator, s.model, s.processor, s.train_set, s.heldout_set, targs, s.info)
+    return run_training(s.accelerator, s.model, s.processor, s.train_set, s.heldout_set, targs, s.info, s.objective)
 
 
 def model_info(margs: ModelArguments, targs: TrainArguments) -> dict:

@@ -1,4 +1,18 @@
-"""A model answers the held-out set; its answers are scored for the gate.
+"""The gate's held-out set; a model answers it; its answers are scored for the gate.
+
+**Independent references only.** A clinician who approves a draft unchanged stores the active model's
+own text as the case's answer; re-drafting that case with the same model, prompt and greedy decoding
+largely reproduces it (a random tiny active model scored deltaBLEU 7.79 on such references, a trained
+candidate 1.62). So :func:`judged` lets into the held-out set only answers no compared model wrote:
+
+* our cases whose answer is the clinician's own words (``Example.edited``: an edit that changed the
+  draft, or an answer written without a draft; ``training.sources.written_by_clinician``);
+* base-corpus encounters (DermaVQA answers, written by doctors);
+* the optional fixed reference set (``[training] gate_reference_set``), always held out
+  (:func:`reference_examples`).
+
+A case approved unchanged that the hash would hold out is trained on instead: never judged, so it
+cannot leak. With fewer than ``gate_min_heldout`` independent references the run is not judged.
 
 :func:`answer` drafts with any :class:`~dermvqa.drafting.base.Drafter` (the candidate and the active
 model are both loaded through the worker's own factory), photos decoded exactly as the worker does.
@@ -11,7 +25,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from dermvqa.drafting.base import Drafter, DraftRequest
@@ -19,8 +34,9 @@ from dermvqa.drafting.images import load_image
 from dermvqa.errors import ImageError
 from dermvqa.metrics.collapse import CollapseThresholds, collapse_metrics
 from dermvqa.metrics.deltableu import score_from_stats, segment_stats
-from training.examples import Example
+from training.examples import Example, Split, is_heldout, split_examples
 from training.gate import ModelScore
+from training.sources import corpus_examples
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +62,30 @@ class HeldoutScore:
             "clusters": self.clusters,
             "failed": self.failed,
         }
+
+
+def judged(example: Example) -> bool:
+    """May the gate judge on this example? Only when no model we compare wrote its reference answer."""
+    return example.source != "case" or example.edited
+
+
+def reference_examples(json_path: str | Path, images_dir: str | Path, *, prompt_id: int) -> list[Example]:
+    """The fixed reference set (DermaVQA format), keyed ``reference:<encounter>``: held out on every run."""
+    examples, _ = corpus_examples(json_path, images_dir, prompt_id=prompt_id)
+    return [replace(e, key="reference:" + e.key.partition(":")[2], source="reference") for e in examples]
+
+
+def gate_split(examples: Sequence[Example], heldout_share: float, reference: Sequence[Example] = ()) -> Split:
+    """Training and held-out examples: held out by hash among :func:`judged` ones, plus ``reference``.
+
+    Training examples that duplicate a held-out one (the reference set's included) are dropped.
+    """
+    return split_examples(examples, heldout_share, judged=judged, fixed=reference)
+
+
+def unjudged_count(examples: Sequence[Example], heldout_share: float) -> int:
+    """Cases the hash holds out whose answer is a model's draft approved unchanged (trained on instead)."""
+    return sum(1 for e in examples if is_heldout(e.group, heldout_share) and not judged(e))
 
 
 def score(
@@ -76,7 +116,7 @@ def score(
             row["nearest_train"] = train_keys[case.nearest_train] if train_keys else case.nearest_train
             row["nearest_train_similarity"] = round(case.nearest_train_similarity, 4)
         per_case.append(row)
-    model_score = ModelScore(len(predictions), bleu, col.largest_cluster_share, col.copy_share)
+    model_score = ModelScore(len(predictions), bleu, col.largest_cluster_share, col.copy_share, tuple(stats))
     return HeldoutScore(model_score, failed, col.distinct_answers, col.clusters, tuple(per_case))
 
 

@@ -10,11 +10,15 @@ scheduler in its own process) and ``dermbot train --now`` run:
 2. make sure the registry has an active entry: the first run registers ``[model]`` as the baseline;
 3. count approved cases since the last run that trained; too few: record a ``skipped`` run and stop;
 4. build examples (approved cases reviewed before the run started, plus the base corpus), split off
-   the held-out set by hash, deduplicate; record which cases the run trains on (a case erased
-   meanwhile is left out; one erased later taints the run's model);
+   the held-out set by hash among the examples whose reference no compared model wrote (clinicians'
+   edits and hand-written answers, corpus answers; ``training.heldout``) plus the optional fixed
+   reference set, deduplicate; too few independent references: record a ``not judged`` run and stop
+   (nothing is trained or promoted); record which cases the run trains on (a case erased meanwhile is
+   left out; one erased later taints the run's model);
 5. fine-tune a new adapter (or full model) from ``[model]`` on all training examples;
 6. register the candidate; the active model and the candidate answer the held-out set through the
-   worker's own drafter factory; the gate decides; promote or reject, with the reasons (a candidate
+   worker's own drafter factory; the gate decides (a seeded paired bootstrap over the held-out
+   cases); promote or reject, with the reasons (a candidate
    tainted during the run, by an erasure, is rejected and never promoted);
 7. record the run (status, reason, sizes, metrics) and write its report folder.
 
@@ -39,16 +43,17 @@ from sqlalchemy import func, select, update
 from dermvqa.config import Config
 from dermvqa.drafting.base import Drafter
 from dermvqa.drafting.factory import ModelSpec, create_drafter
+from dermvqa.drafting.lora_serving import unload_adapter
+from dermvqa.states import RunStatus
 from dermvqa.storage import registry
 from dermvqa.storage.database import Database, open_database, upgrade
-from dermvqa.storage.image_store import ImageStore
 from dermvqa.storage.keys import load_data_key
 from dermvqa.storage.model_taint import erased_cases_of_run, record_run_cases
 from dermvqa.storage.models import Case, ModelRecord, TrainingRun, utcnow
 from dermvqa.storage.private_files import make_private_dir
-from training.examples import Example, split_examples
+from training.examples import Example
 from training.gate import GateThresholds, decide
-from training.sources import approved_cases, corpus_examples, count_new_approved, last_trained_at, source_counts
+from training.sources import count_new_approved, last_trained_at, load_examples, source_counts
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +67,7 @@ Trainer = Callable[..., Any]  # finetune.train's signature; returns a FinetuneRe
 @dataclass(frozen=True)
 class RunOutcome:
     run_id: int | None
-    status: str  # skipped | promoted | rejected | failed
+    status: RunStatus  # a str: skipped | promoted | rejected | failed | ...
     reason: str
     report_dir: str | None = None
     candidate_model_id: int | None = None
@@ -92,12 +97,12 @@ def _finish(db: Database, run_id: int, **values: Any) -> None:
 def _record_skip(db: Database, reason: str, new_cases: int = 0) -> RunOutcome:
     now = utcnow()
     with db.write() as session:
-        run = TrainingRun(started_at=now, finished_at=now, status="skipped", reason=reason, new_cases=new_cases)
+        run = TrainingRun(started_at=now, finished_at=now, status=RunStatus.SKIPPED, reason=reason, new_cases=new_cases)
         session.add(run)
         session.flush()
         run_id = run.id
     logger.info("training run %d skipped: %s", run_id, reason)
-    return RunOutcome(run_id, "skipped", reason)
+    return RunOutcome(run_id, RunStatus.SKIPPED, reason)
 
 
 def run_pipeline(
@@ -127,9 +132,11 @@ def _locked_run(config: Config, db: Database, out_root: Path, force, trigger, fa
         # We hold the lock, so a run still marked running belongs to a process that died.
         stale = session.execute(
             update(TrainingRun)
-            .where(TrainingRun.status == "running")
-            .values(status="failed", reason=INTERRUPTED, finished_at=utcnow())
+            .where(TrainingRun.status == RunStatus.RUNNING)
+            .values(status=RunStatus.FAILED, reason=INTERRUPTED, finished_at=utcnow())
         ).rowcount
+        before = registry.active_record(session)
+        tainted_active = registry.spec_of(before) if before is not None and before.tainted_at is not None else None
         fallback = registry.retire_tainted(session, actor=ACTOR)
         m = config.model
         registry.ensure_baseline(session, backend=m.backend, name=m.name, revision=m.revision)
@@ -143,6 +150,7 @@ def _locked_run(config: Config, db: Database, out_root: Path, force, trigger, fa
         logger.warning("%d interrupted training run(s) marked failed", stale)
     if fallback is not None:
         logger.warning("the active model was tainted by an erasure: retired; model %d active again", fallback.id)
+    unload_adapter(config.model, tainted_active)  # [model] serve_adapters: the server drops it too
     remove_tainted_files(db, out_root)
     if retrain and not force:
         force, trigger = True, f"{trigger}; retraining: a model that drafted was tainted by an erasure"
@@ -151,7 +159,7 @@ def _locked_run(config: Config, db: Database, out_root: Path, force, trigger, fa
         return _record_skip(db, reason, new_cases)
 
     with db.write() as session:
-        run = TrainingRun(status="running", new_cases=new_cases)
+        run = TrainingRun(status=RunStatus.RUNNING, new_cases=new_cases)
         session.add(run)
         session.flush()
         run_id, started_at = run.id, run.started_at
@@ -165,13 +173,13 @@ def _locked_run(config: Config, db: Database, out_root: Path, force, trigger, fa
         # Messages name files, ids and shapes, never patient text; the traceback goes to the log.
         reason = f"failed: {type(exc).__name__}: {exc}"[:2000]
         logger.exception("training run %d failed", run_id)
-        _finish(db, run_id, status="failed", reason=reason, metrics=_compact(report))
+        _finish(db, run_id, status=RunStatus.FAILED, reason=reason, metrics=_compact(report))
         candidate_id = report.get("candidate", {}).get("model_id")
         if candidate_id is not None:
             with db.write() as session:
                 if session.get(ModelRecord, candidate_id).status == registry.CANDIDATE:
                     registry.reject(session, candidate_id, reason=f"training run {run_id} failed", actor=ACTOR)
-        outcome = RunOutcome(run_id, "failed", reason, str(report_dir), candidate_id)
+        outcome = RunOutcome(run_id, RunStatus.FAILED, reason, str(report_dir), candidate_id)
     report.update(status=outcome.status, reason=outcome.reason, finished_at=utcnow().isoformat())
     from training.report import write_report
 
@@ -219,27 +227,23 @@ def _compact(report: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def load_examples(config: Config, db: Database, until) -> list[Example]:
-    with db.read() as session:
-        examples = approved_cases(session, ImageStore(config.storage_dir, load_data_key(config)), until=until)
+def _train_and_gate(config, db, run_id, report_dir, started_at, report, factory, trainer) -> RunOutcome:
+    from training.arguments import arguments_from_config
+    from training.finetune import train as finetune_train
+    from training.heldout import gate_split, reference_copy_share, reference_examples, unjudged_count
+
     t = config.training
-    if t.base_corpus:
-        corpus, _ = corpus_examples(
-            config.resolve_path(t.base_corpus),
-            config.resolve_path(t.base_corpus_images or "."),
+    examples = load_examples(config, db, started_at)
+    reference = (
+        reference_examples(
+            config.resolve_path(t.gate_reference_set),
+            config.resolve_path(t.gate_reference_images or "."),
             prompt_id=config.model.prompt_id,
         )
-        examples += corpus
-    return examples
-
-
-def _train_and_gate(config, db, run_id, report_dir, started_at, report, factory, trainer) -> RunOutcome:
-    from training.finetune import arguments_from_config
-    from training.finetune import train as finetune_train
-    from training.heldout import reference_copy_share
-
-    t = config.training
-    split = split_examples(load_examples(config, db, started_at), t.heldout_share)
+        if t.gate_reference_set
+        else []
+    )
+    split = gate_split(examples, t.heldout_share, reference)
     with db.write() as session:
         # Fixes the training set: a case erased before this commits is left out; one erased after
         # finds these rows and taints the candidate (checked again when it is registered).
@@ -260,18 +264,23 @@ def _train_and_gate(config, db, run_id, report_dir, started_at, report, factory,
         "edited_answers": sum(e.edited for e in train),
         "train_by_source": source_counts(train),
         "heldout_by_source": source_counts(heldout),
+        # held out by hash, but a model's draft approved unchanged: trained on, never judged
+        "unjudged_approvals": unjudged_count(examples, t.heldout_share),
     }
     with db.write() as session:
         sizes = {"train_size": len(train), "heldout_size": len(heldout)}
         session.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(**sizes))
-    if len(heldout) < t.gate_min_heldout or not train:
+    if not train:
+        _finish(db, run_id, status=RunStatus.SKIPPED, reason="no training example", metrics=_compact(report))
+        return RunOutcome(run_id, RunStatus.SKIPPED, "no training example")
+    if len(heldout) < t.gate_min_heldout:  # judging on the active model's own drafts would favour it
         reason = (
-            f"held-out set has {len(heldout)} case(s), the gate needs {t.gate_min_heldout}"
-            if train
-            else "no training example"
+            f"not judged: {len(heldout)} independent held-out reference(s) (clinicians' edited or hand-written "
+            f"answers, corpus or reference-set answers), the gate needs {t.gate_min_heldout}; nothing trained "
+            "or promoted"
         )
-        _finish(db, run_id, status="skipped", reason=reason, metrics=_compact(report))
-        return RunOutcome(run_id, "skipped", reason)
+        _finish(db, run_id, status=RunStatus.NOT_JUDGED, reason=reason, metrics=_compact(report))
+        return RunOutcome(run_id, RunStatus.NOT_JUDGED, reason)
 
     margs, dargs, targs = arguments_from_config(config)
     targs = dataclasses.replace(targs, output_dir=str(report_dir), progress=False)
@@ -306,6 +315,7 @@ def _train_and_gate(config, db, run_id, report_dir, started_at, report, factory,
         "promote": decision.promote,
         "thresholds": dataclasses.asdict(thresholds),
         "checks": [dataclasses.asdict(c) for c in decision.checks],
+        "bootstrap": dataclasses.asdict(decision.bootstrap) if decision.bootstrap else None,
     }
     status = "promoted" if decision.promote else "rejected"
     with db.write() as session:
@@ -313,6 +323,7 @@ def _train_and_gate(config, db, run_id, report_dir, started_at, report, factory,
         record.metrics = {"run_id": run_id, **scores["candidate"].summary()}
         tainted = record.tainted_at is not None
     if tainted:  # an erasure while it was scored
+        unload_adapter(config.model, candidate_spec)  # loaded into the server to be scored
         return _refuse_tainted(db, run_id, candidate_spec.registry_id, report)
     with db.write() as session:
         record = session.get(ModelRecord, candidate_spec.registry_id)
@@ -320,6 +331,8 @@ def _train_and_gate(config, db, run_id, report_dir, started_at, report, factory,
             registry.promote(session, record.id, reason=f"run {run_id}: {decision.summary}", actor=ACTOR)
         else:
             registry.reject(session, record.id, reason=f"run {run_id}: {decision.summary}", actor=ACTOR)
+    if not decision.promote:
+        unload_adapter(config.model, candidate_spec)  # [model] serve_adapters: loaded into the server to be scored
     _finish(db, run_id, status=status, reason=decision.summary, metrics=_compact(report))
     logger.info("training run %d: %s (candidate #%d)", run_id, status, candidate_spec.registry_id)
     return RunOutcome(run_id, status, decision.summary, candidate_model_id=candidate_spec.registry_id)
@@ -345,7 +358,12 @@ def _register_candidate(session, config: Config, result, run_id: int) -> ModelRe
     else:  # a full fine-tune is a complete model folder
         name, revision, adapter = result.output_path, "main", None
     return registry.register(
-        session, backend="hf", name=name, revision=revision, adapter_path=adapter, note=f"training run {run_id}"
+        session,
+        backend=config.model.backend,  # hf or moondream: the backend that trained it drafts with it
+        name=name,
+        revision=revision,
+        adapter_path=adapter,
+        note=f"training run {run_id}",
     )
 
 

@@ -1,8 +1,10 @@
 """A run's report folder: ``report.json``, a readable ``report.md`` and ``loss.png``.
 
 A person opening the folder sees at a glance what the night did: the decision and its reasons, the
-active model and the candidate side by side on every gate metric, the data it trained on, and the
-loss curve. Only ids and numbers are written: no query, answer, caption or photo path.
+active model and the candidate side by side on every gate metric, the paired bootstrap behind the
+deltaBLEU decision (the interval of the difference and the share of resamples the candidate won), the
+data it trained on, and the loss curve. A run with too few independent references says it was not
+judged. Only ids and numbers are written: no query, answer, caption or photo path.
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ def _metrics_table(report: dict[str, Any]) -> list[str]:
     for key, label, template in METRIC_ROWS:
         limit = thresholds.get(LIMITS.get(key, ""))
         if key == "deltableu" and limit is not None:
-            limit_text = f"active + {limit:g}"
+            confidence = thresholds.get("confidence")
+            limit_text = f"active + {limit:g}" + (f" in {confidence:.0%} of resamples" if confidence else "")
         else:
             limit_text = _fmt(template, limit) if limit is not None else ""
         check = checks.get(check_of.get(key, ""))
@@ -61,6 +64,22 @@ def _metrics_table(report: dict[str, Any]) -> list[str]:
             f"| {limit_text} | {passes} |"
         )
     return lines
+
+
+def bootstrap_lines(gate: dict[str, Any]) -> list[str]:
+    """The paired bootstrap in words: the interval of the difference and the candidate's win share."""
+    boot = gate.get("bootstrap")
+    if not boot:
+        return []
+    confidence = (gate.get("thresholds") or {}).get("confidence")
+    needed = f" (promotion needs {confidence:.0%})" if confidence is not None else ""
+    low_pct, high_pct = 100 * (1 - boot["level"]) / 2, 100 * (1 + boot["level"]) / 2
+    return [
+        f"Paired bootstrap over {boot['n']} held-out cases, {boot['samples']} resamples: candidate - active "
+        f"deltaBLEU {boot['observed']:+.3f}, {low_pct:g}-{high_pct:g} percentile interval "
+        f"[{boot['low']:+.3f}, {boot['high']:+.3f}]; the candidate beats the active model by at least "
+        f"{boot['margin']:g} in {boot['win_share']:.1%} of resamples{needed}.",
+    ]
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -74,8 +93,11 @@ def markdown(report: dict[str, Any]) -> str:
         out += [f"- active model: registry #{active['model_id']}"]
     if candidate.get("model_id") is not None:
         out += [f"- candidate: registry #{candidate['model_id']}"]
+    if status == "not judged":
+        out += ["", "Not judged: too few held-out cases with an independent reference answer (a clinician's edit"]
+        out += ["or hand-written answer, a corpus or reference-set answer); nothing was trained or promoted."]
     if report.get("gate"):
-        out += ["", "## Gate", "", *_metrics_table(report), "", "Reasons:", ""]
+        out += ["", "## Gate", "", *_metrics_table(report), "", *bootstrap_lines(report["gate"]), "", "Reasons:", ""]
         out += [f"- {'pass' if c['passed'] else 'FAIL'}: {c['reason']}" for c in report["gate"]["checks"]]
         if report.get("reference_copy_share") is not None:
             share = report["reference_copy_share"]

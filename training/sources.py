@@ -6,6 +6,8 @@
   was drafted with, and the clinician's final text as the answer (the edited text when they edited:
   the better target). A case without a final text falls back to the text of its last approve/edit
   review. Cases of patients who said no, or were never asked, are never read.
+  ``Example.edited`` says whether that answer is the clinician's own words
+  (:func:`written_by_clinician`): only those are independent of the models the gate compares.
 * A base corpus is a DermaVQA / MEDIQA-MAGIC JSON file plus its image folder; every English
   reference answer of an encounter is a target. Encounters without an image file or an answer are
   left out and counted.
@@ -25,16 +27,41 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from dermvqa.config import Config
 from dermvqa.data.challenge import load_encounters
 from dermvqa.data.image_files import resolve_images
+from dermvqa.states import RunStatus
+from dermvqa.storage.database import Database
 from dermvqa.storage.image_store import ImageStore
+from dermvqa.storage.keys import load_data_key
 from dermvqa.storage.models import Case, CaseImage, Patient, Review, TrainingRun
-from training.examples import Example
+from training.arguments import DataArguments, arguments_from_config
+from training.examples import Example, normalise_text
 
 logger = logging.getLogger(__name__)
 
 APPROVED_STATES = ("approved", "answered")
-TRAINED_STATUSES = ("promoted", "rejected")  # runs that trained on the data they saw
+NOT_ANSWERS = ("reject", "regenerate")  # review actions that give no answer; every other one does
+
+
+def written_by_clinician(action: str, draft_text: str | None, final_text: str | None) -> bool:
+    """Is the answer the clinician's own words, rather than a model's draft passed on?
+
+    * a draft approved as it was (text equal to the draft, whitespace and case aside) is the model's:
+      the active model would largely reproduce it, so the gate must never judge on it;
+    * an answer that differs from the draft it replaced is the clinician's (an edit);
+    * an answer with no draft text behind it was written by hand, unless the action is a plain
+      ``approve`` (every approval copies its draft: a row without one cannot be told apart).
+    """
+    final = normalise_text(final_text or "")
+    if not final:
+        return False
+    if draft_text is None:
+        return action != "approve"
+    return final != normalise_text(draft_text)
+
+
+TRAINED_STATUSES = (RunStatus.PROMOTED, RunStatus.REJECTED)  # runs that trained on the data they saw
 
 
 @dataclass(frozen=True)
@@ -69,7 +96,7 @@ def approved_cases(session: Session, store: ImageStore, *, until: dt.datetime | 
         images.setdefault(case_id, []).append(sha)
     reviews: dict[int, list[Review]] = {}
     for review in session.scalars(
-        select(Review).where(Review.case_id.in_(ids), Review.action.in_(("approve", "edit"))).order_by(Review.id)
+        select(Review).where(Review.case_id.in_(ids), Review.action.not_in(NOT_ANSWERS)).order_by(Review.id)
     ):
         reviews.setdefault(review.case_id, []).append(review)
     examples, skipped = [], 0
@@ -91,7 +118,8 @@ def approved_cases(session: Session, store: ImageStore, *, until: dt.datetime | 
                 prompt_id=case.prompt_id,
                 answers=(answer,),
                 source="case",
-                edited=any(r.action == "edit" for r in case_reviews),
+                edited=bool(case_reviews)
+                and written_by_clinician(case_reviews[-1].action, case_reviews[-1].draft_text, answer),
             )
         )
     if skipped:
@@ -161,6 +189,31 @@ def corpus_examples(
         stats.without_answers,
     )
     return examples, stats
+
+
+def load_examples(
+    config: Config,
+    db: Database | None,
+    until: dt.datetime | None = None,
+    *,
+    data: DataArguments | None = None,
+    prompt_id: int | None = None,
+) -> list[Example]:
+    """Every example a run may learn from: approved cases reviewed by ``until`` (when ``data.cases``;
+    read from ``db``) and the base corpus (when ``data.corpus`` is set). ``data`` defaults to the
+    config's own (``training.arguments.arguments_from_config``), ``prompt_id`` to ``[model] prompt_id``."""
+    data = data if data is not None else arguments_from_config(config)[1]
+    examples: list[Example] = []
+    if data.cases:
+        if db is None:
+            raise ValueError("reading approved cases needs a database")
+        with db.read() as session:
+            examples += approved_cases(session, ImageStore(config.storage_dir, load_data_key(config)), until=until)
+    if data.corpus:
+        pid = config.model.prompt_id if prompt_id is None else prompt_id
+        corpus, _ = corpus_examples(data.corpus, data.corpus_images, prompt_id=pid)
+        examples += corpus
+    return examples
 
 
 def source_counts(examples: Sequence[Example]) -> dict[str, int]:

@@ -30,6 +30,7 @@ from transformers import get_cosine_schedule_with_warmup
 from dermvqa.drafting.hf import ADAPTER_INFO_FILE
 from dermvqa.storage.private_files import make_private_dir
 from training import checkpoint
+from training.arguments import TrainArguments
 from training.dataset import SupervisedDataset, collate
 from training.formatting import IGNORE, micro_batches, plan_epoch, shard, steps_per_epoch, total_steps
 from training.steplog import LOG_FILE, StepLog, read_log
@@ -37,8 +38,6 @@ from training.targets import is_vision
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
-
-    from training.finetune import TrainArguments
 
 logger = logging.getLogger(__name__)
 
@@ -77,25 +76,37 @@ class AnswerLoss(nn.Module):
         vision = [p for n, p in vlm.named_parameters() if is_vision(n)]
         self.pixel_dtype = vision[0].dtype if vision else torch.float32
 
-    def forward(self, input_ids, attention_mask, pixel_values, labels) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, input_ids, attention_mask, pixel_values, labels, **vision) -> tuple[torch.Tensor, torch.Tensor]:
+        """``vision``: the family's other inputs (``image_grid_thw``, ``pixel_attention_mask``, ``token_type_ids``)."""
         input_ids_BT, mask_BT, labels_BT = input_ids, attention_mask, labels
         pixel_values = pixel_values.to(self.pixel_dtype)
         targets_BT = labels_BT[:, 1:]  # position t predicts token t + 1
         answer_BT = targets_BT != IGNORE
         if self.split_head:
             core = self.vlm.get_base_model() if hasattr(self.vlm, "get_base_model") else self.vlm
-            out = core.model(input_ids=input_ids_BT, attention_mask=mask_BT, pixel_values=pixel_values, use_cache=False)
+            out = core.model(
+                input_ids=input_ids_BT, attention_mask=mask_BT, pixel_values=pixel_values, use_cache=False, **vision
+            )
             logits_NV = core.lm_head(out.last_hidden_state[:, :-1][answer_BT])
         else:
-            out = self.vlm(input_ids=input_ids_BT, attention_mask=mask_BT, pixel_values=pixel_values, use_cache=False)
+            out = self.vlm(
+                input_ids=input_ids_BT, attention_mask=mask_BT, pixel_values=pixel_values, use_cache=False, **vision
+            )
             logits_NV = out.logits[:, :-1][answer_BT]
         loss_sum = F.cross_entropy(logits_NV.float(), targets_BT[answer_BT], reduction="sum")
         return loss_sum, answer_BT.sum()
 
 
 def pad_id_of(processor) -> int:
+    if hasattr(processor, "pad_id"):  # moondream's inputs (training.moondream_finetune)
+        return processor.pad_id
     tok = processor.tokenizer
     return tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+
+
+def to_device(batch: dict[str, Any], device) -> dict[str, Any]:
+    """Tensors moved to ``device``; anything else (moondream's PIL images) as it is."""
+    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
 
 @torch.no_grad()
@@ -109,7 +120,7 @@ def evaluate_loss(accelerator: Accelerator, objective: nn.Module, dataset: Super
     totals = torch.zeros(2, device=accelerator.device, dtype=torch.float64)
     for batch in micro_batches(mine, batch_size):
         rows = [r for r in (dataset.encode(i) for i in batch) if r is not None]
-        inputs = {k: v.to(accelerator.device) for k, v in collate(rows, pad).items()}
+        inputs = to_device(dataset.collate(rows, pad), accelerator.device)
         loss_sum, n = objective(**inputs)
         totals += torch.stack([loss_sum.double(), n.double()])
     totals = accelerator.reduce(totals, reduction="sum")
@@ -133,7 +144,7 @@ def make_optimizer(params, learning_rate: float, weight_decay: float = 0.0) -> t
 
 
 def optimizer_step(
-    accelerator: Accelerator, objective, optimizer, rows, pad: int, params, max_grad_norm: float
+    accelerator: Accelerator, objective, optimizer, rows, pad: int, params, max_grad_norm: float, collate_fn=collate
 ) -> tuple[float, int, float | None]:
     """One optimizer step over a window of micro-batches: (summed loss, answer tokens, gradient norm).
 
@@ -143,7 +154,7 @@ def optimizer_step(
     n_tokens = sum(r.row.answer_tokens for batch in rows for r in batch)
     loss_total = 0.0
     for k, batch in enumerate(rows):
-        inputs = {key: v.to(accelerator.device) for key, v in collate(batch, pad).items()}
+        inputs = to_device(collate_fn(batch, pad), accelerator.device)
         last = k == len(rows) - 1
         # Data-parallel gradients are synchronised once per optimizer step, on its last micro-batch.
         with nullcontext() if last else accelerator.no_sync(objective):
@@ -168,7 +179,9 @@ def run_training(
     heldout_set: SupervisedDataset,
     targs: TrainArguments,
     info: dict[str, Any],
+    objective: nn.Module | None = None,
 ) -> FinetuneResult:
+    """Train ``model`` through ``objective`` (default :class:`AnswerLoss`; it keeps the model as ``.vlm``)."""
     started = time.perf_counter()
     out_dir = Path(targs.output_dir)
     main = accelerator.is_main_process
@@ -185,7 +198,7 @@ def run_training(
     )
     n_steps = total_steps(per_epoch, targs.epochs, targs.max_steps)
 
-    objective = AnswerLoss(model)
+    objective = objective if objective is not None else AnswerLoss(model)
     params = [p for p in objective.parameters() if p.requires_grad]
     n_trainable = sum(p.numel() for p in params)
     optimizer = make_optimizer(params, targs.learning_rate, targs.weight_decay)
@@ -224,7 +237,7 @@ def run_training(
         t0 = time.perf_counter()
         rows = _window_rows(train_set, window, epoch)
         loss_total, n_tokens, grad_norm = optimizer_step(
-            accelerator, objective, optimizer, rows, pad, params, targs.max_grad_norm
+            accelerator, objective, optimizer, rows, pad, params, targs.max_grad_norm, train_set.collate
         )
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)

@@ -85,5 +85,8 @@ class Drafter(abc.ABC):
     def draft_batch(self, requests: Sequence[DraftRequest]) -> list[DraftOutcome]:
         """Draft every request; never raise for a per-request problem, return its error instead."""
 
+    def refresh(self) -> None:  # noqa: B027 - optional hook
+        """Between batches: make sure the model is still being served (e.g. re-register a served adapter)."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the model (memory, connections)."""

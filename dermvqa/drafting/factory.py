@@ -34,7 +34,25 @@ class ModelSpec:
 
 
 def create_drafter(spec: ModelSpec, model: ModelConfig, environ: Mapping[str, str] | None = None) -> Drafter:
-    """Load the drafter ``spec`` names, with generation settings from ``[model]``."""
+    """Load the drafter ``spec`` names, with generation settings from ``[model]``.
+
+    With ``[model] backend = "openai"`` and ``serve_adapters``, a registry adapter on the served base
+    model drafts through the server by name (registered there first; see ``lora_serving``).
+    """
+    environ = os.environ if environ is None else environ
+    from dermvqa.drafting.lora_serving import served_adapter, serves_adapter
+
+    if serves_adapter(spec, model):
+        from dermvqa.drafting.openai_compat import OpenAICompatDrafter
+
+        adapter = served_adapter(spec, model)
+        drafter = OpenAICompatDrafter.from_config(model, environ=environ, adapter=adapter, version=spec.version)
+        try:
+            drafter.check()  # registers the adapter
+        except BaseException:
+            drafter.close()
+            raise
+        return drafter
     model = replace(model, backend=spec.backend, name=spec.name, revision=spec.revision)
     if spec.backend == "hf":
         from dermvqa.drafting.hf import HFDrafter
@@ -43,11 +61,11 @@ def create_drafter(spec: ModelSpec, model: ModelConfig, environ: Mapping[str, st
     if spec.backend == "moondream":
         from dermvqa.drafting.moondream import MoondreamDrafter
 
-        return MoondreamDrafter.from_config(model)
+        return MoondreamDrafter.from_config(model, adapter_path=spec.adapter_path, version=spec.version)
     if spec.backend == "openai":
         from dermvqa.drafting.openai_compat import OpenAICompatDrafter
 
-        drafter = OpenAICompatDrafter.from_config(model, environ=os.environ if environ is None else environ)
+        drafter = OpenAICompatDrafter.from_config(model, environ=environ, version=spec.version)
         drafter.check()
         return drafter
     raise ValueError(f"unknown backend {spec.backend!r}")

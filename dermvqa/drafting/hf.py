@@ -7,6 +7,9 @@ TinyLLaVA (``bczhou/tiny-llava-v1-hf``) quirks, from docs/models.md: its repo ha
 ``patch_size``, ``vision_feature_select_strategy`` and ``num_additional_image_tokens = 1`` set by
 hand (else 575 image tokens meet 576 features); its prompt is ``USER: <image>\\n{prompt}\\nASSISTANT:``
 (the model card's). Batched generation pads on the left.
+
+Other families (MedGemma / Gemma 3, Qwen2.5-VL, Qwen3-VL, SmolVLM / Idefics3) are prompted through
+their processor's chat template; how each takes its photos is in ``dermvqa.drafting.families``.
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor, LlavaForConditionalGeneration
+from transformers import AutoConfig, AutoModelForImageTextToText, LlavaForConditionalGeneration
 
 from dermvqa.config import ModelConfig
 from dermvqa.drafting.base import Drafter, DraftOutcome, DraftRequest, DraftResult, GenerationSettings
 from dermvqa.drafting.devices import resolve_device, resolve_dtype
+from dermvqa.drafting.families import FAMILIES, GENERIC, family_of, load_processor, max_images, process
 from dermvqa.drafting.images import combine
 from dermvqa.errors import ModelLoadError
 from dermvqa.prompts import build_question
@@ -63,7 +67,7 @@ def format_prompt(processor, question: str, n_images: int) -> str:
 
 def max_images_for(is_llava: bool, multi_image: str) -> int:
     """How many photos one request passes to the model (LLaVA-1.5-style models take one unless ``all``)."""
-    return 4 if not is_llava else (4 if multi_image == "all" else 1)
+    return max_images(FAMILIES["llava"] if is_llava else GENERIC, multi_image)
 
 
 def load_pretrained(name: str, revision: str, dtype: torch.dtype):
@@ -73,7 +77,7 @@ def load_pretrained(name: str, revision: str, dtype: torch.dtype):
     """
     try:
         config = AutoConfig.from_pretrained(name, revision=revision)
-        processor = AutoProcessor.from_pretrained(name, revision=revision)
+        processor = load_processor(name, revision, config.model_type)
         model_cls = LlavaForConditionalGeneration if config.model_type in LLAVA_TYPES else AutoModelForImageTextToText
         model = model_cls.from_pretrained(name, revision=revision, dtype=dtype)
     except (OSError, ValueError, KeyError) as exc:
@@ -107,6 +111,7 @@ class HFDrafter(Drafter):
         self.adapter_path = adapter_path
         started = time.perf_counter()
         model, self.processor, self.is_llava = load_pretrained(name, revision, self.dtype)
+        self.family = family_of(model.config.model_type)
         if adapter_path:
             model = _apply_adapter(model, adapter_path, name=name, revision=revision)
         self.model = model.to(self.device).eval()
@@ -114,7 +119,7 @@ class HFDrafter(Drafter):
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.max_images = max_images_for(self.is_llava, multi_image)
+        self.max_images = max_images(self.family, multi_image)
         base = name if not Path(name).exists() else str(Path(name).resolve())
         self.model_version = version or (
             f"{base}@{revision}" + (f"+{Path(adapter_path).resolve()}" if adapter_path else "")
@@ -151,11 +156,9 @@ class HFDrafter(Drafter):
         texts, images = [], []
         for request in requests:
             pics = combine(request.images, self.multi_image, self.max_images)
-            images.extend(pics)
+            images.append(pics)
             texts.append(self.format_prompt(build_question(request.prompt_id, request.query), len(pics)))
-        batch = self.processor(images=images, text=texts, return_tensors="pt", padding=True)
-        batch.pop("token_type_ids", None)  # some tokenizers add them; generate() rejects them
-        return batch.to(self.device, self.dtype)
+        return process(self.processor, self.family, texts, images).to(self.device, self.dtype)
 
     def _generate_kwargs(self) -> dict:
         g = self.generation

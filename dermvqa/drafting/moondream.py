@@ -15,6 +15,9 @@ A hub revision the installed transformers cannot serve is refused with :class:`M
 *before* anything is loaded. A local folder (a snapshot, a fine-tuned copy) is not checked against
 the table: its API is detected from the loaded model (``query`` -> 2025, ``answer_question`` -> 2024).
 
+A LoRA adapter (``adapter_path``, trained by ``training.moondream_finetune`` on a 2025 revision) is
+merged into the loaded weights before drafting, so ``query`` runs moondream's own code unchanged.
+
 moondream has no real batching, so a batch is a loop; one failing request becomes an error outcome.
 Prompts, answers and images are health data: only ids, the revision and timings are logged.
 """
@@ -208,6 +211,8 @@ class MoondreamDrafter(Drafter):
         dtype: str = "auto",
         generation: GenerationSettings = GenerationSettings(),  # noqa: B008 - frozen dataclass
         multi_image: str = "grid",
+        adapter_path: str | None = None,
+        version: str | None = None,
     ) -> None:
         if multi_image not in MULTI_IMAGE_POLICIES:
             raise ConfigError(
@@ -218,6 +223,7 @@ class MoondreamDrafter(Drafter):
         self.generation = generation
         self.multi_image = multi_image
         self.local = is_local(name)
+        self.adapter_path = adapter_path
         self.support: RevisionSupport | None = None
         if self.local:
             self.model_version = str(Path(name).expanduser().resolve()) + ("" if revision == "main" else f"@{revision}")
@@ -229,12 +235,17 @@ class MoondreamDrafter(Drafter):
             self.model_version = f"{name}@{revision}"
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
+        if adapter_path:
+            self.model_version += f"+{Path(adapter_path).resolve()}"
+        self.model_version = version or self.model_version
         self.model: Any = None
         self.tokenizer: Any = None
         self._load()
 
     @classmethod
-    def from_config(cls, model: ModelConfig) -> MoondreamDrafter:
+    def from_config(
+        cls, model: ModelConfig, *, adapter_path: str | None = None, version: str | None = None
+    ) -> MoondreamDrafter:
         return cls(
             model.name,
             model.revision,
@@ -242,6 +253,8 @@ class MoondreamDrafter(Drafter):
             dtype=model.dtype,
             generation=GenerationSettings.from_config(model),
             multi_image=model.multi_image,
+            adapter_path=adapter_path,
+            version=version,
         )
 
     # -- loading ---------------------------------------------------------------------------------
@@ -257,6 +270,8 @@ class MoondreamDrafter(Drafter):
             model = AutoModelForCausalLM.from_pretrained(
                 self.name, revision=self.revision, trust_remote_code=True, **{dtype_key: self.dtype}
             )
+            if self.adapter_path:
+                model = self._merge_adapter(model)
             model = model.to(self.device)
             model.eval()
         except Exception as exc:
@@ -299,6 +314,17 @@ class MoondreamDrafter(Drafter):
             str(self.dtype).removeprefix("torch."),
             time.perf_counter() - started,
         )
+
+    def _merge_adapter(self, model: Any) -> Any:
+        """A LoRA adapter trained by ``training.moondream_finetune`` on ``model.text``, merged into the
+        weights: ``query`` then runs the plain model code, as fast as the base model."""
+        from dermvqa.drafting.hf import _apply_adapter  # the same loader (and base-model check) as hf
+
+        if self.support is not None and self.support.api != "2025":
+            raise ModelLoadError(f"{self.support.title} cannot take a LoRA adapter (trained on 2025 revisions)")
+        merged = _apply_adapter(model, self.adapter_path, name=self.name, revision=self.revision)
+        logger.info("merged a LoRA adapter into %s", self.name if not self.local else "the local model")
+        return merged
 
     # -- drafting --------------------------------------------------------------------------------
 

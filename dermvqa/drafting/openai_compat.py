@@ -24,6 +24,12 @@ the images or the API key; error messages have the question and query removed in
 
 The endpoint needs ``--limit-mm-per-prompt image=N`` (vLLM) for ``multi_image = "all"`` with N >= the
 drafter's ``max_images``; otherwise use ``grid`` so every request carries one image.
+
+Served adapters (``adapter``, see :mod:`dermvqa.drafting.lora_serving`): requests ask for the adapter's
+name instead of the base model; :meth:`check` registers the adapter with the server. A 404 for it
+(the server restarted and forgot it, or another worker switching away unloaded it) registers it
+again and repeats the request once; when that fails too the request fails transiently and the
+worker's :meth:`refresh` before the next batch tries again (a refusal there is a failed load).
 """
 
 from __future__ import annotations
@@ -46,7 +52,15 @@ from PIL import Image
 from dermvqa.config import ModelConfig
 from dermvqa.drafting import images as image_utils
 from dermvqa.drafting.base import Drafter, DraftOutcome, DraftRequest, DraftResult, GenerationSettings
-from dermvqa.errors import DermError, DraftingError, ImageError, ModelLoadError, PermanentDraftingError
+from dermvqa.drafting.lora_serving import LoraServer, ServedAdapter
+from dermvqa.errors import (
+    DermError,
+    DraftingError,
+    ImageError,
+    ModelLoadError,
+    PermanentDraftingError,
+    ServingUnavailableError,
+)
 from dermvqa.prompts import build_question
 
 logger = logging.getLogger(__name__)
@@ -78,6 +92,10 @@ class _Transient(Exception):
         self.retry_after = retry_after
 
 
+class _AdapterMissing(Exception):
+    """The server answered 404 for the served adapter's name (internal: register it again, repeat once)."""
+
+
 class OpenAICompatDrafter(Drafter):
     """Drafts through ``POST {api_base}/chat/completions``; see the module docstring for the why."""
 
@@ -94,6 +112,8 @@ class OpenAICompatDrafter(Drafter):
         max_images: int = 8,
         concurrency: int = 8,
         backoff_s: float = 0.5,
+        adapter: ServedAdapter | None = None,
+        version: str | None = None,
     ) -> None:
         if not model.strip():
             raise ValueError("model: a non-empty model name is required")
@@ -112,7 +132,10 @@ class OpenAICompatDrafter(Drafter):
         self.max_images = int(max_images)
         self.concurrency = int(concurrency)
         self.backoff_s = float(backoff_s)
-        self.model_version = f"openai:{model}"
+        # A served adapter is asked for by its name; the server applies it on top of ``model``.
+        self.adapter = adapter
+        self.request_model = adapter.name if adapter is not None else model
+        self.model_version = version or f"openai:{self.request_model}"
         self.chat_url = f"{self.api_base}/chat/completions"
         self.models_url = f"{self.api_base}/models"
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -124,6 +147,9 @@ class OpenAICompatDrafter(Drafter):
         )
         self._closed = False
         self._lock = threading.Lock()
+        self._lora = LoraServer(self.api_base, client=self._client) if adapter is not None else None
+        self._adapter_ready = False  # registered with the server since it last answered 404 for it
+        self._register_lock = threading.Lock()  # one registration at a time when a batch's requests all 404
         if generation.no_repeat_ngram_size > 0:
             logger.warning(
                 "no_repeat_ngram_size=%d is not part of the OpenAI-compatible API and is ignored",
@@ -131,7 +157,14 @@ class OpenAICompatDrafter(Drafter):
             )
 
     @classmethod
-    def from_config(cls, model_config: ModelConfig, environ: Mapping[str, str] = os.environ) -> OpenAICompatDrafter:
+    def from_config(
+        cls,
+        model_config: ModelConfig,
+        environ: Mapping[str, str] = os.environ,
+        *,
+        adapter: ServedAdapter | None = None,
+        version: str | None = None,
+    ) -> OpenAICompatDrafter:
         """Build from ``[model]``; the key is read from the variable named by ``api_key_env`` (never a file).
 
         A missing or empty variable means no key: a local vLLM server needs none.
@@ -145,10 +178,13 @@ class OpenAICompatDrafter(Drafter):
             retries=model_config.request_retries,
             generation=GenerationSettings.from_config(model_config),
             multi_image=model_config.multi_image,
+            adapter=adapter,
+            version=version,
         )
 
     def __repr__(self) -> str:  # never shows the key
-        return f"OpenAICompatDrafter(model={self.model!r}, api_base={self.api_base!r})"
+        adapter = f", adapter={self.adapter.name!r}" if self.adapter is not None else ""
+        return f"OpenAICompatDrafter(model={self.model!r}, api_base={self.api_base!r}{adapter})"
 
     def __enter__(self) -> OpenAICompatDrafter:
         return self
@@ -167,8 +203,8 @@ class OpenAICompatDrafter(Drafter):
         url = self.models_url
         try:
             response = self._client.get(url, timeout=min(self.timeout_s, CHECK_TIMEOUT_S))
-        except httpx.HTTPError as exc:
-            raise ModelLoadError(
+        except httpx.HTTPError as exc:  # down: not the model's fault (the worker keeps what it has)
+            raise ServingUnavailableError(
                 f"cannot reach the OpenAI-compatible server at {url}: {type(exc).__name__}: {exc or 'no detail'}"
             ) from None
         if response.status_code in (401, 403):
@@ -176,6 +212,8 @@ class OpenAICompatDrafter(Drafter):
                 f"the server at {url} refused the API key (HTTP {response.status_code}); "
                 "set the variable named by [model] api_key_env"
             )
+        if response.status_code >= 500:
+            raise ServingUnavailableError(f"the server at {url} answered HTTP {response.status_code}")
         if response.status_code != 200:
             detail = _error_detail(response)
             raise ModelLoadError(f"the server at {url} answered HTTP {response.status_code}: {detail}")
@@ -187,6 +225,28 @@ class OpenAICompatDrafter(Drafter):
             listing = ", ".join(repr(m) for m in served[:20]) or "none"
             raise ModelLoadError(f"the server at {url} does not serve model {self.model!r}; it serves: {listing}")
         logger.info("OpenAI-compatible endpoint %s serves %s", self.api_base, self.model)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Register the served adapter unless the server is known to hold it (idempotent; between batches).
+
+        Raises ModelLoadError when the server refuses the adapter, ServingUnavailableError when it
+        cannot be reached.
+        """
+        if self._lora is None:
+            return
+        assert self.adapter is not None
+        with self._register_lock:
+            if not self._adapter_ready:
+                self._lora.load(self.adapter)
+                self._adapter_ready = True
+
+    def _register_again(self) -> None:
+        """Inside a batch: the server forgot the adapter; any failure is the request's transient error."""
+        try:
+            self.refresh()
+        except DermError as exc:  # down, or refused now (the folder is gone): the worker's refresh decides
+            raise DraftingError(f"cannot register adapter {self.request_model} again: {exc}") from None
 
     # -- drafting -----------------------------------------------------------------------------------
 
@@ -218,7 +278,7 @@ class OpenAICompatDrafter(Drafter):
         try:
             question = build_question(request.prompt_id, request.query)
             payload = self._payload(request, question)
-            return DraftOutcome(request.key, result=self._post_with_retries(payload, (question, request.query)))
+            return DraftOutcome(request.key, result=self._post_served(payload, (question, request.query)))
         except DraftingError as exc:
             return DraftOutcome(request.key, error=exc)
         except ImageError as exc:
@@ -237,7 +297,7 @@ class OpenAICompatDrafter(Drafter):
         content += [{"type": "image_url", "image_url": {"url": _jpeg_data_url(photo)}} for photo in photos]
         gen = self.generation
         payload: dict[str, Any] = {
-            "model": self.model,
+            "model": self.request_model,
             "messages": [{"role": "user", "content": content}],
             "max_tokens": gen.max_new_tokens,
             # temperature 0 is greedy on every OpenAI-compatible server; top_p 1 keeps it pure greedy.
@@ -248,6 +308,18 @@ class OpenAICompatDrafter(Drafter):
         if gen.repetition_penalty != 1.0:
             payload["repetition_penalty"] = gen.repetition_penalty  # vLLM extension
         return payload
+
+    def _post_served(self, payload: dict[str, Any], texts: tuple[str, ...]) -> DraftResult:
+        """The request with its retries; a served adapter the server forgot is registered again once."""
+        try:
+            return self._post_with_retries(payload, texts)
+        except _AdapterMissing:
+            self._register_again()
+        try:
+            return self._post_with_retries(payload, texts)
+        except _AdapterMissing:
+            missing = f"the server still does not serve adapter {self.request_model}"
+            raise DraftingError(f"{self.chat_url}: {missing}") from None
 
     def _post_with_retries(self, payload: dict[str, Any], texts: tuple[str, ...]) -> DraftResult:
         attempts = self.retries + 1
@@ -283,6 +355,12 @@ class OpenAICompatDrafter(Drafter):
         seconds = time.monotonic() - started
         status = response.status_code
         logger.debug("chat completion attempt %d: HTTP %d in %.2fs", attempt, status, seconds)
+        if status == 404 and self.adapter is not None:
+            # The server does not hold the adapter (restarted, or unloaded by a worker switching
+            # away from it): not the request's fault.
+            self._adapter_ready = False
+            logger.warning("the server does not hold adapter %s (HTTP 404); registering it again", self.adapter.name)
+            raise _AdapterMissing()
         if status in TRANSIENT_4XX or status >= 500:
             raise _Transient(f"HTTP {status}", _error_detail(response, *texts), _retry_after(response))
         if status >= 400:

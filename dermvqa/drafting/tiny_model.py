@@ -13,13 +13,16 @@ meaningless: the weights are random.
 * the model is ``LlavaForConditionalGeneration``: a CLIP vision tower, a GELU projector and a Llama
   language model, with geometry from :data:`GEOMETRIES`.
 
-``dermvqa make-tiny-model OUTDIR [--geometry tiny|bench|tinyllava]``.
+``dermvqa make-tiny-model OUTDIR [--geometry tiny|bench|tinyllava] [--family NAME]``: the other
+families (MedGemma's Gemma 3, Qwen2.5-VL, Qwen3-VL, SmolVLM's Idefics3) are built by
+``dermvqa.drafting.tiny_vlms``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -95,29 +98,44 @@ def corpus_texts() -> list[str]:
     return [t for t in texts if t]
 
 
-def build_tokenizer(vocab_size: int) -> PreTrainedTokenizerFast:
-    """A byte-level BPE tokenizer that prepends <s>, like Llama's."""
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+def build_tokenizer(
+    vocab_size: int,
+    *,
+    special_tokens: Sequence[str] = SPECIAL_TOKENS,
+    bos: str | None = "<s>",
+    eos: str = "</s>",
+    pad: str = "<pad>",
+    unk: str | None = "<unk>",
+    extra: Sequence[str] = (IMAGE_TOKEN,),
+    tokenizer_cls: type[PreTrainedTokenizerFast] = PreTrainedTokenizerFast,
+    **named_tokens: str,
+) -> PreTrainedTokenizerFast:
+    """A byte-level BPE tokenizer trained on :func:`corpus_texts`; prepends ``bos`` when there is one,
+    like Llama's (the defaults). Other families pass their own special tokens (``named_tokens`` become
+    attributes such as ``tokenizer.image_token``, as the family's processor expects)."""
+    tok = Tokenizer(models.BPE(unk_token=unk))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=SPECIAL_TOKENS,
+        special_tokens=list(special_tokens),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     tok.train_from_iterator(corpus_texts(), trainer=trainer)
-    bos = tok.token_to_id("<s>")
-    tok.post_processor = processors.TemplateProcessing(
-        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos)]
-    )
-    return PreTrainedTokenizerFast(
+    if bos is not None:
+        bos_id = tok.token_to_id(bos)
+        tok.post_processor = processors.TemplateProcessing(
+            single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, bos_id)]
+        )
+    return tokenizer_cls(
         tokenizer_object=tok,
-        bos_token="<s>",
-        eos_token="</s>",
-        unk_token="<unk>",
-        pad_token="<pad>",
-        additional_special_tokens=[IMAGE_TOKEN],
+        bos_token=bos,
+        eos_token=eos,
+        unk_token=unk,
+        pad_token=pad,
+        additional_special_tokens=list(extra),
+        extra_special_tokens=named_tokens,
         padding_side="left",
         model_max_length=2048,
         model_input_names=["input_ids", "attention_mask"],
@@ -181,10 +199,21 @@ def build_model(geometry: Geometry, tokenizer: PreTrainedTokenizerFast, seed: in
     return model.eval()
 
 
-def make_tiny_model(outdir: str | Path, geometry: str = "tiny", seed: int = 0) -> Path:
-    """Build and save a random LLaVA (model, tokenizer, processor) to ``outdir``; returns it."""
-    if geometry not in GEOMETRIES:
-        raise ValueError(f"unknown geometry {geometry!r}; choose from {', '.join(GEOMETRIES)}")
+FAMILY_NAMES = ("llava", "gemma3", "qwen2_5_vl", "qwen3_vl", "idefics3", "smolvlm")
+
+
+def make_tiny_model(outdir: str | Path, geometry: str = "tiny", seed: int = 0, family: str = "llava") -> Path:
+    """Build and save a random model (with its tokenizer and processor) of ``family`` to ``outdir``; returns it.
+
+    ``llava`` comes in every :data:`GEOMETRIES`; the other families (``dermvqa.drafting.tiny_vlms``) in ``tiny``.
+    """
+    if family not in FAMILY_NAMES:
+        raise ValueError(f"unknown family {family!r}; choose from {', '.join(FAMILY_NAMES)}")
+    if geometry not in GEOMETRIES or (family != "llava" and geometry != "tiny"):
+        choices = ", ".join(GEOMETRIES) if family == "llava" else "tiny"
+        raise ValueError(f"unknown geometry {geometry!r} for {family}; choose from {choices}")
+    if family != "llava":
+        return _make_tiny_family(Path(outdir), family, seed)
     geo = GEOMETRIES[geometry]
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -204,6 +233,28 @@ def make_tiny_model(outdir: str | Path, geometry: str = "tiny", seed: int = 0) -
     }
     (outdir / MARKER_FILE).write_text(json.dumps(marker, indent=1), encoding="utf-8")
     logger.info("saved a %s random LLaVA (%d parameters) to %s", geometry, n_params, outdir)
+    return outdir
+
+
+def _make_tiny_family(outdir: Path, family: str, seed: int) -> Path:
+    from dermvqa.drafting.tiny_vlms import build_family
+
+    torch.manual_seed(seed)
+    model, processor = build_family(family, GEOMETRIES["tiny"].vocab_size)
+    outdir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(outdir)
+    processor.save_pretrained(outdir)
+    n_params = sum(p.numel() for p in model.parameters())
+    marker = {
+        "what": f"randomly initialised {family} built by dermvqa make-tiny-model; its answers are meaningless",
+        "family": family,
+        "model_type": model.config.model_type,
+        "geometry": "tiny",
+        "seed": seed,
+        "parameters": n_params,
+    }
+    (outdir / MARKER_FILE).write_text(json.dumps(marker, indent=1), encoding="utf-8")
+    logger.info("saved a tiny random %s (%d parameters) to %s", family, n_params, outdir)
     return outdir
 
 

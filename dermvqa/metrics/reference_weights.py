@@ -5,15 +5,19 @@ author's ``rank_level`` number is >= 4 (``unk`` counts as 0); (c) ``contains_fre
 (d) ``completeness == 1``. With k = a + b + c, the weight is 1.0/0.9/0.8/0.7 for k = 3/2/1/0 when
 (d) holds, else 0.9/0.8/0.7/0.6.
 
-Which weights apply is a policy: ``auto`` follows the official scorer (weights only when Chinese
-answers are scored; English submissions were scored with every weight 1, on iiyi too),
-``userinfo`` always applies them, ``none`` never does.
+Which weights apply is a policy: ``auto`` follows the official scorer, ``userinfo`` always applies
+them, ``none`` never does. The official script (``scoring_multilingresp.py``) took the ``content_*``
+keys of the FIRST prediction's first response and of the FIRST reference's first response; when
+``zh`` is in both, it applied the userinfo weights to every language it scored, English and Spanish
+included; otherwise every weight was 1 (so an English-only submission was scored unweighted, on
+iiyi too). A key counts even when its text is empty. Authors missing from ``df_userinfo.csv``
+crashed the official script; here they count as neither md-validated nor senior.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -49,17 +53,50 @@ def response_weight(response: Response, author: AuthorInfo | None) -> float:
     return (_COMPLETE if d else _INCOMPLETE)[k]
 
 
-def weights_apply(policy: WeightPolicy, lang: str, have_userinfo: bool) -> bool:
-    """Whether userinfo weights are used for this run (the official ``auto``: only for Chinese)."""
+@dataclass(frozen=True)
+class WeightDecision:
+    """Whether the userinfo weights are used, and why (shown to the person reading the scores)."""
+
+    use_userinfo: bool
+    reason: str
+    # False when ``auto`` would have weighted (official) but no userinfo CSV was given.
+    official: bool = True
+
+
+def official_weights_triggered(prediction_langs: Iterable[str], reference_langs: Iterable[str]) -> bool:
+    """The official condition: ``zh`` among the languages both files carry (first entries' keys)."""
+    return "zh" in set(prediction_langs) & set(reference_langs)
+
+
+def decide_weights(
+    policy: WeightPolicy,
+    prediction_langs: Iterable[str],
+    reference_langs: Iterable[str],
+    have_userinfo: bool,
+) -> WeightDecision:
+    """Which weights a run uses. ``*_langs``: the ``content_<lang>`` keys of each file's first answer."""
     if policy not in WEIGHT_POLICIES:
         raise MetricError(f"weights: unknown policy {policy!r}; allowed: {', '.join(WEIGHT_POLICIES)}")
     if policy == "none":
-        return False
+        return WeightDecision(False, "--weights none: every reference weighs 1")
     if policy == "userinfo":
         if not have_userinfo:
             raise MetricError("weights=userinfo needs a userinfo CSV (--userinfo df_userinfo.csv)")
-        return True
-    return lang == "zh" and have_userinfo
+        return WeightDecision(True, "--weights userinfo: df_userinfo weights forced")
+    if not official_weights_triggered(prediction_langs, reference_langs):
+        return WeightDecision(
+            False, "auto (official): the prediction file has no content_zh, so every reference weighs 1"
+        )
+    if not have_userinfo:
+        return WeightDecision(
+            False,
+            "auto: the prediction file has content_zh, so the official scorer would weight every language, "
+            "but no --userinfo was given: every reference weighs 1 (NOT the official score)",
+            official=False,
+        )
+    return WeightDecision(
+        True, "auto (official): the prediction file has content_zh, so every language gets df_userinfo weights"
+    )
 
 
 def reference_weights(

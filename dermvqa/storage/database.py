@@ -234,12 +234,42 @@ def alembic_config(url: str):
     return cfg
 
 
+@contextmanager
+def migration_lock(db: Database) -> Iterator[None]:
+    """One migration at a time across processes: the bot, a worker and training may all start on a
+    fresh database at once, and two Alembic upgrades racing on one file end in "database is locked"
+    (or a half-applied revision). SQLite: an exclusive ``flock`` on ``<file>.migrate-lock``;
+    PostgreSQL: a session advisory lock. The loser waits, then finds the schema at head."""
+    parsed = make_url(db.url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        import fcntl
+
+        fd = create_private_file(Path(parsed.database + ".migrate-lock"), exclusive=False)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+    elif parsed.get_backend_name() == "postgresql":
+        from sqlalchemy import text
+
+        with db.engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(472911)"))  # a fixed key: "dermbot migrations"
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(472911)"))
+                connection.commit()
+    else:
+        yield
+
+
 def upgrade(db: Database, revision: str = "head") -> None:
-    """Upgrade the schema to ``revision`` (idempotent; the service calls it at every start)."""
+    """Upgrade the schema to ``revision`` (idempotent; every process calls it at start, one at a time)."""
     from alembic import command
 
     cfg = alembic_config(db.url)
-    with db.engine.begin() as connection:
+    with migration_lock(db), db.engine.begin() as connection:
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, revision)
     logger.info("database schema is at %s", revision)

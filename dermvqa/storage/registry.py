@@ -30,11 +30,13 @@ from sqlalchemy.orm import Session
 
 from dermvqa.drafting.factory import ModelSpec
 from dermvqa.errors import DermError
+from dermvqa.states import ModelStatus
 from dermvqa.storage.models import ModelEvent, ModelRecord, utcnow
 from dermvqa.storage.outbox import CASE_FAILED, add_message
 
-ACTIVE, CANDIDATE, RETIRED, REJECTED = "active", "candidate", "retired", "rejected"
-FAILED = "failed"  # promoted, but no worker could load it (the note says why)
+ACTIVE, CANDIDATE = ModelStatus.ACTIVE, ModelStatus.CANDIDATE
+RETIRED, REJECTED = ModelStatus.RETIRED, ModelStatus.REJECTED
+FAILED = ModelStatus.FAILED  # promoted, but no worker could load it (the note says why)
 PROMOTE, ROLLBACK, REJECT = "promote", "rollback", "reject"
 RETIRE = "retire"  # a tainted active model retired (retire_tainted)
 LOAD_FAILED = "load_failed"  # a worker could not load the active model

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 import threading
 
 import pytest
@@ -17,9 +18,15 @@ from dermvqa.states import CaseState, JobState
 from dermvqa.storage.drafts import save_draft, save_failure
 from dermvqa.storage.models import Case, Draft, Job, OutboxMessage, utcnow
 
-# Jobs become claimable at submission (real time); the test clock starts just after.
+# Jobs become claimable at submission (real time); each test's clock starts just after it begins (not
+# at import: on a loaded machine the suite reaches these tests long after collection).
 T0 = utcnow() + dt.timedelta(minutes=5)
 RESULT = DraftResult("Looks like eczema.", new_tokens=5, seconds=0.1)
+
+
+@pytest.fixture(autouse=True)
+def _clock_starts_now(monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "T0", utcnow() + dt.timedelta(minutes=5))
 
 
 def at(seconds: float) -> dt.datetime:

@@ -10,6 +10,14 @@ Scripted behaviour (``script``) makes the next N matching requests fail with a s
 with ``Retry-After``), stall (sleep, then answer normally), or answer with a given body; ``when``
 limits a rule to requests whose question contains a substring. ``delay_s`` delays every answer and
 ``max_in_flight`` records how many requests the server was handling at once.
+
+Runtime LoRA adapters as vLLM serves them (``VLLM_ALLOW_RUNTIME_LORA_UPDATING=True --enable-lora``):
+``POST /v1/load_lora_adapter`` ``{"lora_name", "lora_path"}`` (400 "has already been loaded" for a
+loaded name; with ``refuse_missing_paths`` a path that does not exist here is 404 "No adapter found")
+and ``POST /v1/unload_lora_adapter`` ``{"lora_name"}`` (404 "cannot be found" for an unknown name);
+every call is in ``lora_calls``. Loaded adapters are listed by ``/v1/models`` and answer chat
+completions by name; an unknown name is 404 as in vLLM. ``restart()`` forgets the adapters (a server
+restart); ``lora_enabled=False`` is a server started without runtime LoRA (no such routes: 404).
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import base64
 import binascii
 import io
 import json
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -61,9 +70,20 @@ class Rule:
 class FakeOpenAIServer:
     """Start with ``with FakeOpenAIServer() as server:``; ``server.base_url`` ends in ``/v1``."""
 
-    def __init__(self, models: tuple[str, ...] = ("fake-vlm",), delay_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        models: tuple[str, ...] = ("fake-vlm",),
+        delay_s: float = 0.0,
+        *,
+        lora_enabled: bool = True,
+        refuse_missing_paths: bool = False,
+    ) -> None:
         self.models = models
         self.delay_s = delay_s
+        self.lora_enabled = lora_enabled
+        self.refuse_missing_paths = refuse_missing_paths
+        self.adapters: dict[str, str] = {}  # loaded adapter name -> path
+        self.lora_calls: list[tuple[str, dict[str, Any]]] = []  # ("load" | "unload", body), in order
         self.requests: list[Recorded] = []
         self.model_list_requests: list[dict[str, str]] = []
         self.max_in_flight = 0
@@ -96,6 +116,16 @@ class FakeOpenAIServer:
         """Make the next ``times`` matching chat requests behave as ``Rule(**kwargs)`` says."""
         with self._lock:
             self._rules.append(Rule(times=times, **kwargs))
+
+    def restart(self) -> None:
+        """Forget every runtime-loaded adapter, as a restarted vLLM server does."""
+        with self._lock:
+            self.adapters.clear()
+
+    def models_asked(self) -> list[str]:
+        """The ``model`` field of every chat request, in arrival order."""
+        with self._lock:
+            return [r.body.get("model") for r in self.requests]
 
     def requests_for(self, text: str) -> list[Recorded]:
         with self._lock:
@@ -142,12 +172,17 @@ class FakeOpenAIServer:
                     return
                 with server._lock:
                     server.model_list_requests.append(dict(self.headers.items()))
-                data = [{"id": m, "object": "model", "owned_by": "fake"} for m in server.models]
+                with server._lock:
+                    names = [*server.models, *server.adapters]
+                data = [{"id": m, "object": "model", "owned_by": "fake"} for m in names]
                 self._send(200, {"object": "list", "data": data})
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 raw = self.rfile.read(length)
+                if self.path in ("/v1/load_lora_adapter", "/v1/unload_lora_adapter") and server.lora_enabled:
+                    self._lora(self.path.removeprefix("/v1/").split("_")[0], raw)
+                    return
                 if self.path != "/v1/chat/completions":
                     self._error(404, f"no route {self.path}")
                     return
@@ -159,6 +194,46 @@ class FakeOpenAIServer:
                 finally:
                     with server._lock:
                         server._in_flight -= 1
+
+            def _text(self, status: int, text: str) -> None:
+                data = text.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _vllm_error(self, status: int, message: str, kind: str) -> None:
+                self._send(status, {"object": "error", "message": message, "type": kind, "code": status})
+
+            def _lora(self, action: str, raw: bytes) -> None:
+                try:
+                    body = json.loads(raw)
+                    name, path = body.get("lora_name"), body.get("lora_path")
+                except (ValueError, AttributeError):
+                    self._vllm_error(400, "malformed request", "BadRequestError")
+                    return
+                with server._lock:
+                    server.lora_calls.append((action, body))
+                    if action == "load":
+                        if not name or not path:
+                            status, message = 400, "Both 'lora_name' and 'lora_path' must be provided."
+                        elif name in server.adapters:
+                            status, message = 400, f"The lora adapter '{name}' has already been loaded."
+                        elif server.refuse_missing_paths and not os.path.isdir(path):
+                            status, message = 404, f"No adapter found for {path}"
+                        else:
+                            server.adapters[name] = path
+                            status, message = 200, f"Success: LoRA adapter '{name}' added successfully."
+                    elif name not in server.adapters:
+                        status, message = 404, f"The lora adapter '{name}' cannot be found."
+                    else:
+                        del server.adapters[name]
+                        status, message = 200, f"Success: LoRA adapter '{name}' removed successfully."
+                if status == 200:
+                    self._text(200, message)  # vLLM answers success as plain text
+                else:
+                    self._vllm_error(status, message, "BadRequestError" if status == 400 else "NotFoundError")
 
             def _chat(self, raw: bytes) -> None:
                 received_at = time.monotonic()
@@ -189,7 +264,9 @@ class FakeOpenAIServer:
                 record = Recorded(self.path, dict(self.headers.items()), body, question, sizes, received_at)
                 with server._lock:
                     server.requests.append(record)
-                if body.get("model") not in server.models:
+                with server._lock:
+                    known = body.get("model") in server.models or body.get("model") in server.adapters
+                if not known:
                     self._error(404, f"The model `{body.get('model')}` does not exist.")
                     return
                 rule = server._take_rule(question)

@@ -302,3 +302,435 @@ def write_standin(folder: Path, api: Literal["2025", "2024"], *, takes_max_new_t
     if api == "2024":
         _write_tokenizer(folder)
     return folder
+
+
+# -- a trainable stand-in: moondream2 2025's own architecture, tiny and randomly initialised ----------
+#
+# The 2025 release is a folder of remote code: ``hf_moondream.py`` (``HfConfig``, ``HfMoondream`` whose
+# ``model`` is a ``MoondreamModel``), ``moondream.py``, ``text.py``, ``vision.py``. This stand-in keeps
+# that layout and those names (read from github.com/vikhyat/moondream, moondream/torch, June 2025):
+# ``model.vision`` (patch_emb, pos_emb, blocks.N.{ln1,attn.{qkv,proj},ln2,mlp.{fc1,fc2}}, post_ln,
+# proj_mlp.{fc1,fc2}), ``model.text`` (wte, blocks.N.{ln,attn.{qkv,proj},mlp.{fc1,fc2}}, post_ln,
+# lm_head), ``model.region``; ``text.py``'s ``text_encoder``, ``_produce_hidden`` (bidirectional over
+# BOS + image, causal after, rotary positions, parallel attention + MLP), ``_lm_head`` and ``lm_head``;
+# ``MoondreamModel._run_vision_encoder(image) -> (image tokens, dim)``; ``config.tokenizer`` with
+# ``bos_id``/``eos_id`` 0, ``answer_id`` 3 and the ``query`` template; ``query`` prefills
+# ``[BOS] + image + prefix + question + suffix + suffix`` and decodes greedily (temperature 0) or by
+# sampling until ``eos_id``, never emitting ``answer_id``. Simplified: one global crop of 28 px (16
+# image tokens instead of 729), no KV cache (every step recomputes), a word-level tokenizer.
+
+_MD_TEXT = '''
+import torch
+import torch.nn as nn
+from torch.nn import functional as F
+
+
+def text_encoder(input_ids, w):
+    return F.embedding(input_ids, w.wte)
+
+
+def _rotate(x, position_ids):
+    # Rotary position embedding over the first half of each head (moondream rotates part of the head).
+    half = x.shape[-1] // 2
+    freqs = 1.0 / (10000 ** (torch.arange(0, half, 2, device=x.device).float() / half))
+    angles = position_ids.to(x.device).float()[:, None] * freqs[None, :]
+    cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+    rot, rest = x[..., :half], x[..., half:]
+    a, b = rot[..., 0::2], rot[..., 1::2]
+    rotated = torch.stack([a * cos - b * sin, a * sin + b * cos], dim=-1).flatten(-2)
+    return torch.cat([rotated, rest], dim=-1)
+
+
+def _attn(x, w, attn_mask, n_heads, n_kv_heads):
+    bsz, q_len, d_model = x.shape
+    head_dim = d_model // n_heads
+    qkv_out = w.qkv(x)
+    q_dim, kv_dim = n_heads * head_dim, n_kv_heads * head_dim
+    q, k, v = qkv_out.split([q_dim, kv_dim, kv_dim], dim=-1)
+    q = q.view(bsz, q_len, n_heads, head_dim).transpose(1, 2)
+    k = k.view(bsz, q_len, n_kv_heads, head_dim).transpose(1, 2)
+    v = v.view(bsz, q_len, n_kv_heads, head_dim).transpose(1, 2)
+    position_ids = torch.arange(0, q_len, dtype=torch.long)
+    q, k = _rotate(q, position_ids), _rotate(k, position_ids)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask.to(x.device))
+    return w.proj(out.transpose(1, 2).reshape(bsz, q_len, d_model))
+
+
+def mlp(x, w):
+    return w.fc2(F.gelu(w.fc1(x), approximate="tanh"))
+
+
+def _produce_hidden(inputs_embeds, w, config):
+    hidden_BTC = inputs_embeds
+    bsz, q_len, d_model = inputs_embeds.shape
+    attn_mask = torch.zeros(q_len, q_len)
+    attn_mask[: config.prefix_attn, : config.prefix_attn] = 1
+    for i in range(config.prefix_attn, q_len):
+        attn_mask[i, : i + 1] = 1
+    attn_mask = attn_mask.to(dtype=torch.bool)
+    for block in w.blocks:
+        l_in = F.layer_norm(hidden_BTC, (d_model,), block.ln.weight, block.ln.bias)
+        hidden_BTC = hidden_BTC + _attn(l_in, block.attn, attn_mask, config.n_heads, config.n_kv_heads) + mlp(
+            l_in, block.mlp
+        )
+    return hidden_BTC
+
+
+def _lm_head(hidden_BTC, w):
+    return w.lm_head(w.post_ln(hidden_BTC))
+
+
+def lm_head(hidden_BTC, w):
+    return w.lm_head(w.post_ln(hidden_BTC[:, -1, :]))
+
+
+def build_text_model(config, dtype):
+    qkv_dim = int(config.dim * (1 + 2 * config.n_kv_heads / config.n_heads))
+    block = lambda: nn.ModuleDict(  # noqa: E731
+        {
+            "ln": nn.LayerNorm(config.dim, dtype=dtype),
+            "attn": nn.ModuleDict(
+                {
+                    "qkv": nn.Linear(config.dim, qkv_dim, dtype=dtype),
+                    "proj": nn.Linear(config.dim, config.dim, dtype=dtype),
+                }
+            ),
+            "mlp": nn.ModuleDict(
+                {
+                    "fc1": nn.Linear(config.dim, config.ff_dim, dtype=dtype),
+                    "fc2": nn.Linear(config.ff_dim, config.dim, dtype=dtype),
+                }
+            ),
+        }
+    )
+    text = nn.ModuleDict(
+        {
+            "blocks": nn.ModuleList([block() for _ in range(config.n_layers)]),
+            "post_ln": nn.LayerNorm(config.dim, dtype=dtype),
+            "lm_head": nn.Linear(config.dim, config.vocab_size, dtype=dtype),
+        }
+    )
+    text.wte = nn.Parameter(torch.empty(config.vocab_size, config.dim, dtype=dtype))
+    return text
+'''
+
+_MD_VISION = '''
+import numpy as np
+import torch
+import torch.nn as nn
+from torch.nn import functional as F
+
+from .text import mlp
+
+
+def prepare_crops(image, config, device, dtype):
+    # moondream tiles big images into overlapping 378 px crops; one global crop is enough here.
+    side = config.crop_size
+    pixels = np.asarray(image.convert("RGB").resize((side, side)), dtype=np.float32)
+    crops = torch.from_numpy(pixels).permute(2, 0, 1)[None]
+    return crops.to(device=device, dtype=dtype).div(255.0).sub(0.5).div(0.5)
+
+
+def create_patches(x, patch_size):
+    B, C, H, W = x.shape
+    x = x.reshape(B, C, H // patch_size, patch_size, W // patch_size, patch_size).permute(0, 2, 4, 1, 3, 5)
+    return x.reshape(B, (H // patch_size) * (W // patch_size), C * patch_size * patch_size)
+
+
+def vision_encoder(input_BCHW, w, config):
+    x = w.patch_emb(create_patches(input_BCHW, config.enc_patch_size)) + w.pos_emb
+    for block in w.blocks:
+        h = block.ln1(x)
+        qkv = block.attn.qkv(h)
+        q, k, v = qkv.chunk(3, dim=-1)
+        x = x + block.attn.proj(F.scaled_dot_product_attention(q, k, v))
+        x = x + mlp(block.ln2(x), block.mlp)
+    return w.post_ln(x)
+
+
+def vision_projection(features, w, config):
+    return mlp(features, w.proj_mlp)
+
+
+def build_vision_model(config, dtype):
+    patch_dim = config.enc_patch_size * config.enc_patch_size * config.in_channels
+    n_patches = (config.crop_size // config.enc_patch_size) ** 2
+    d = config.enc_dim
+    vision = nn.ModuleDict(
+        {
+            "patch_emb": nn.Linear(patch_dim, d, dtype=dtype),
+            "blocks": nn.ModuleList(
+                [
+                    nn.ModuleDict(
+                        {
+                            "ln1": nn.LayerNorm(d, dtype=dtype),
+                            "attn": nn.ModuleDict(
+                                {"qkv": nn.Linear(d, 3 * d, dtype=dtype), "proj": nn.Linear(d, d, dtype=dtype)}
+                            ),
+                            "ln2": nn.LayerNorm(d, dtype=dtype),
+                            "mlp": nn.ModuleDict(
+                                {"fc1": nn.Linear(d, 2 * d, dtype=dtype), "fc2": nn.Linear(2 * d, d, dtype=dtype)}
+                            ),
+                        }
+                    )
+                ]
+            ),
+            "post_ln": nn.LayerNorm(d, dtype=dtype),
+            "proj_mlp": nn.ModuleDict(
+                {
+                    "fc1": nn.Linear(d, config.proj_inner_dim, dtype=dtype),
+                    "fc2": nn.Linear(config.proj_inner_dim, config.proj_out_dim, dtype=dtype),
+                }
+            ),
+        }
+    )
+    vision.pos_emb = nn.Parameter(torch.zeros(1, n_patches, d, dtype=dtype))
+    return vision
+'''
+
+_MD_MOONDREAM = '''
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+
+from .text import _produce_hidden, build_text_model, lm_head, text_encoder
+from .vision import build_vision_model, prepare_crops, vision_encoder, vision_projection
+
+
+@dataclass(frozen=True)
+class TextConfig:
+    dim: int = 32
+    ff_dim: int = 64
+    n_layers: int = 2
+    vocab_size: int = 128
+    max_context: int = 512
+    n_heads: int = 4
+    n_kv_heads: int = 4
+    prefix_attn: int = 17
+
+
+@dataclass(frozen=True)
+class VisionConfig:
+    enc_dim: int = 16
+    enc_patch_size: int = 7
+    crop_size: int = 28
+    in_channels: int = 3
+    proj_out_dim: int = 32
+    proj_inner_dim: int = 32
+
+
+@dataclass(frozen=True)
+class TokenizerConfig:
+    bos_id: int = 0
+    eos_id: int = 0
+    answer_id: int = 3
+    templates: dict = field(default_factory=lambda: {"query": {"prefix": [1, 5, 2], "suffix": [3]}})
+
+
+@dataclass(frozen=True)
+class MoondreamConfig:
+    text: TextConfig = TextConfig()
+    vision: VisionConfig = VisionConfig()
+    tokenizer: TokenizerConfig = TokenizerConfig()
+    vocab: tuple = ()
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(
+            TextConfig(**d.get("text", {})),
+            VisionConfig(**d.get("vision", {})),
+            TokenizerConfig(**d.get("tokenizer", {})),
+            tuple(d.get("vocab", ())),
+        )
+
+
+@dataclass(frozen=True)
+class EncodedImage:
+    pos: int
+    prefix: torch.Tensor  # BOS + image embeddings (the real one keeps KV caches)
+
+
+def _tokenizer(vocab):
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import Whitespace
+
+    tokenizer = Tokenizer(WordLevel({w: i for i, w in enumerate(vocab)}, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = Whitespace()
+    tokenizer.add_special_tokens(list(vocab[:5]))
+    return tokenizer
+
+
+class MoondreamModel(nn.Module):
+    def __init__(self, config, dtype=torch.float32, setup_caches=True):
+        super().__init__()
+        self.config = config
+        self.tokenizer = _tokenizer(config.vocab)
+        self.vision = build_vision_model(config.vision, dtype)
+        self.text = build_text_model(config.text, dtype)
+        self.region = nn.ModuleDict({"coord_encoder": nn.Linear(4, config.text.dim, dtype=dtype)})
+        self.calls = []
+
+    @property
+    def device(self):
+        return self.vision.pos_emb.device
+
+    def _run_vision_encoder(self, image):
+        crops = prepare_crops(image, self.config.vision, self.device, self.vision.pos_emb.dtype)
+        features = vision_encoder(crops, self.vision, self.config.vision)[0]
+        return vision_projection(features, self.vision, self.config.vision)
+
+    def encode_image(self, image, settings=None):
+        if isinstance(image, EncodedImage):
+            return image
+        with torch.inference_mode():
+            img_emb = self._run_vision_encoder(image)
+            bos_emb = text_encoder(torch.tensor([[self.config.tokenizer.bos_id]], device=self.device), self.text)
+            prefix = torch.cat([bos_emb, img_emb[None]], dim=1)
+        return EncodedImage(pos=prefix.size(1), prefix=prefix)
+
+    def query(self, image=None, question=None, reasoning=False, spatial_refs=None, stream=False, settings=None):
+        if question is None:
+            raise ValueError("question must be provided.")
+        encoded = self.encode_image(image)
+        t = self.config.tokenizer
+        prompt = t.templates["query"]["prefix"] + self.tokenizer.encode(question).ids + t.templates["query"]["suffix"]
+        prompt += t.templates["query"]["suffix"]  # as 2025-06-21's query() without reasoning
+        max_tokens = settings.get("max_tokens", 768) if settings else 768
+        temperature = settings.get("temperature", 0.5) if settings else 0.5
+        self.calls.append({"question": question, "settings": None if settings is None else dict(settings)})
+        out = []
+        with torch.inference_mode():
+            ids = torch.tensor([prompt], device=self.device)
+            x = torch.cat([encoded.prefix, text_encoder(ids, self.text)], dim=1)
+            while len(out) < max_tokens:
+                logits = lm_head(_produce_hidden(x, self.text, self.config.text), self.text)
+                logits[:, t.answer_id] = float("-inf")
+                if temperature == 0:
+                    token = int(torch.argmax(logits, dim=-1))
+                else:
+                    token = int(torch.multinomial(torch.softmax(logits.float() / temperature, dim=-1), 1))
+                if token == t.eos_id:
+                    break
+                out.append(token)
+                x = torch.cat([x, text_encoder(torch.tensor([[token]], device=self.device), self.text)], dim=1)
+        return {"answer": " " + self.tokenizer.decode(out)}
+
+    def caption(self, image, length="normal", settings=None):
+        return {"caption": self.query(image, "caption", settings=settings)["answer"]}
+'''
+
+_MD_HF = '''
+import torch
+from torch import nn
+from transformers import PretrainedConfig, PreTrainedModel
+
+from .moondream import MoondreamConfig, MoondreamModel
+from .text import *  # noqa: F403 (as the release: remote-code files load with their module)
+from .vision import *  # noqa: F403
+
+
+class HfConfig(PretrainedConfig):
+    _auto_class = "AutoConfig"
+    model_type = "moondream1"
+
+    def __init__(self, config=None, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config or {}
+
+
+class HfMoondream(PreTrainedModel):
+    _auto_class = "AutoModelForCausalLM"
+    config_class = HfConfig
+    base_model_prefix = "hf_moondream"
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.model = MoondreamModel(MoondreamConfig.from_dict(config.config), setup_caches=False)
+        self.post_init()
+
+    def _init_weights(self, module):
+        std = 0.2
+        with torch.no_grad():
+            if isinstance(module, nn.Linear):
+                module.weight.normal_(0.0, std)
+                if module.bias is not None:
+                    module.bias.zero_()
+            elif isinstance(module, nn.LayerNorm):
+                module.weight.fill_(1.0)
+                module.bias.zero_()
+            if isinstance(module, nn.ModuleDict) and isinstance(getattr(module, "wte", None), nn.Parameter):
+                module.wte.normal_(0.0, 1.0)
+            if isinstance(module, nn.ModuleDict) and isinstance(getattr(module, "pos_emb", None), nn.Parameter):
+                module.pos_emb.normal_(0.0, std)
+
+    @property
+    def encode_image(self):
+        return self.model.encode_image
+
+    @property
+    def query(self):
+        return self.model.query
+
+    @property
+    def caption(self):
+        return self.model.caption
+
+    @property
+    def calls(self):
+        return self.model.calls
+
+    def answer_question(self, image_embeds, question, tokenizer=None, chat_history="", result_queue=None, **kwargs):
+        return self.query(image_embeds, question)["answer"].strip()
+'''
+
+#: The stand-in's vocabulary: ids 0-4 are moondream's special ids (0 BOS/EOS, 3 answer), then words.
+TRAINABLE_SPECIALS = ["<|endoftext|>", "<|md_reserved_0|>", "<|md_reserved_1|>", "<|md_reserved_2|>", "<unk>"]
+
+
+def trainable_vocab(extra_text: str = "") -> list[str]:
+    """Specials, ``query`` (the template's word), then every word of the prompts, the filler and ``extra_text``."""
+    import re
+
+    words = ["query"]
+    for text in [*_tokenizer_sentences(), extra_text]:
+        words += re.findall(r"\w+|[^\w\s]+", text)
+    return TRAINABLE_SPECIALS + [w for w in dict.fromkeys(words) if w not in TRAINABLE_SPECIALS]
+
+
+def write_trainable_standin(folder: Path, *, extra_text: str = "", seed: int = 0) -> Path:
+    """Write a tiny, randomly initialised model of moondream2's 2025 architecture as a remote-code folder.
+
+    ``extra_text``: words the tokenizer must know (the answers a test trains on). Loads with
+    ``AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=True)``; give each variant its own
+    folder name (remote code is cached per folder name).
+    """
+    import json
+
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {"text": _MD_TEXT, "vision": _MD_VISION, "moondream": _MD_MOONDREAM, "hf_moondream": _MD_HF}
+    for name, code in files.items():
+        (folder / f"{name}.py").write_text(textwrap.dedent(code).lstrip(), encoding="utf-8")
+    vocab = trainable_vocab(extra_text)
+    query_id = vocab.index("query")
+    config = {
+        "model_type": "moondream1",
+        "architectures": ["HfMoondream"],
+        "auto_map": {"AutoConfig": "hf_moondream.HfConfig", "AutoModelForCausalLM": "hf_moondream.HfMoondream"},
+        "config": {
+            "text": {"vocab_size": len(vocab)},
+            "tokenizer": {"templates": {"query": {"prefix": [1, query_id, 2], "suffix": [3]}}},
+            "vocab": vocab,
+        },
+    }
+    (folder / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+    torch.manual_seed(seed)
+    loaded_config = AutoConfig.from_pretrained(folder, trust_remote_code=True)
+    model = AutoModelForCausalLM.from_config(loaded_config, trust_remote_code=True)
+    model.save_pretrained(folder)
+    return folder

@@ -67,3 +67,20 @@ def test_cli_json_keys(tmp_path, capsys):
         assert key in summary
     assert summary["largest_cluster_share"] == 1.0
     assert 0 < summary["bertscore_en"] <= 1
+
+
+def test_cli_chinese_with_the_english_model_is_computed_and_flagged(tmp_path, capsys):
+    """The packaged model is English-only: the zh score is still computed, and said not to be meaningful."""
+    refs = tmp_path / "refs.json"
+    refs.write_text(json.dumps([{"encounter_id": "A", "responses": [{"content_zh": "湿疹，外用激素药膏。"}]}]), "utf-8")
+    path = tmp_path / "pred.json"
+    write_predictions(path, [Prediction("A", "考虑湿疹。")], lang="zh")
+    argv = ["evaluate", str(refs), str(path), "--lang", "zh", "--metrics", "bertscore"]
+    assert main([*argv, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert 0 < summary["bertscore_zh"] <= 1
+    assert summary["bertscore_meaningful"] is False and summary["bertscore_official"] is False
+    assert "bert-base-multilingual-cased layer 9" in summary["bertscore_model"]
+    assert any("NOT meaningful for Chinese" in w for w in summary["warnings"])
+    assert main(argv) == 0
+    assert "WARNING: BERTScore (zh)" in capsys.readouterr().out

@@ -4,7 +4,10 @@ training -> both models answer the held-out set -> gate -> registry -> report ->
 To make answer quality controllable (a random model's text is noise), the gate tests load every model
 through the real factory (so the candidate's adapter really is merged by the drafter's loading code and
 really generates) and then replace the drafted text by a scripted answer per role. ``dermbot train --now``
-runs once unscripted."""
+runs once unscripted.
+
+The gate judges only on references no compared model wrote: cases a clinician edited (or answered by
+hand), and the optional fixed reference set; a draft approved unchanged is trained on, never judged on."""
 
 from __future__ import annotations
 
@@ -44,7 +47,8 @@ ANSWERS = [
     "Rosacea of the central face. Avoid triggers like alcohol; metronidazole gel helps.",
     "Chilblains on the toes from cold. Keep the feet warm and dry, they heal in weeks.",
 ]
-HELDOUT_SHARE = 0.35  # with case ids 1..14 this holds out cases 1, 3, 10 and 13 (training.examples)
+HELDOUT_SHARE = 0.35  # with case ids 1..14 the hash holds out cases 1, 3, 10 and 13 (training.examples)
+UNEDITED = frozenset({1, 5, 9, 13})  # indices approved as drafted: case ids 2, 6, 10 and 14
 
 
 def query(i: int) -> str:
@@ -88,16 +92,19 @@ def config(tmp_path, db, tiny_model_dir):
     return load_config(write_config(tmp_path, db.url, tiny_model_dir), environ={})
 
 
-def approve(db, store, indices) -> list[int]:
-    """Cases submitted and approved by a clinician (every fourth one edited), as the bot will store them."""
+def approve(db, store, indices, unedited=UNEDITED) -> list[int]:
+    """Cases submitted and approved by a clinician, as the bot stores them: those in ``unedited``
+    approved as the model drafted them (the draft is the answer), the others edited."""
     ids = []
     for i in indices:
         case_id = submit(db, store, 100 + i, photos=[photo_bytes((20 * i % 256, 90, 60))], text=query(i))
         with db.write() as session:
             case = session.get(Case, case_id)
             case.state, case.final_text, case.reviewed_at = "approved", ANSWERS[i], utcnow()
-            action = "edit" if i % 4 == 0 else "approve"
-            session.add(Review(case_id=case_id, clinician_id=7, action=action, final_text=ANSWERS[i]))
+            action, draft = ("approve", ANSWERS[i]) if i in unedited else ("edit", f"A model draft {i}.")
+            session.add(
+                Review(case_id=case_id, clinician_id=7, action=action, draft_text=draft, final_text=ANSWERS[i])
+            )
             session.execute(update(Job).where(Job.case_id == case_id).values(state="done"))
         ids.append(case_id)
     return ids
@@ -158,16 +165,21 @@ def test_a_better_candidate_is_promoted_the_worker_switches_and_rollback_restore
     assert outcome.status == "promoted", outcome.reason
     assert [bool(s.adapter_path) for s in loaded] == [False, True]  # both models really loaded and drafted
     row = run_row(db, outcome.run_id)
-    assert (row.train_size, row.heldout_size, row.new_cases) == (10, 4, 14)
+    # case 10 was approved as drafted: the hash holds it out, but it is trained on, never judged on
+    assert (row.train_size, row.heldout_size, row.new_cases) == (11, 3, 14)
+    assert row.metrics["data"]["unjudged_approvals"] == 1
     assert row.candidate_model_id == outcome.candidate_model_id and row.finished_at is not None
     assert row.metrics["gate"]["promote"] is True and row.metrics["data"]["edited_answers"] > 0
     report = Path(outcome.report_dir)
     assert {p.name for p in report.iterdir()} >= {"report.json", "report.md", "loss.png", "log.jsonl", "adapter"}
     data = json.loads((report / "report.json").read_text())
     assert data["candidate"]["summary"]["deltableu"] > data["active"]["summary"]["deltableu"] + 0.5
-    assert sorted(r["key"] for r in data["candidate"]["per_case"]) == ["case:1", "case:10", "case:13", "case:3"]
+    assert sorted(r["key"] for r in data["candidate"]["per_case"]) == ["case:1", "case:13", "case:3"]
+    boot = data["gate"]["bootstrap"]
+    assert boot["win_share"] == 1.0 and boot["samples"] == 1000 and 0.5 < boot["low"] <= boot["high"]
     text = (report / "report.md").read_text()
     assert "promoted" in text and "| deltaBLEU (higher is better) |" in text
+    assert "2.5-97.5 percentile interval" in text and "in 100.0% of resamples (promotion needs 95%)" in text
     assert not any(answer in text or answer in (report / "report.json").read_text() for answer in ANSWERS)
     with db.read() as session:
         active = registry.active_record(session)
@@ -202,6 +214,77 @@ def test_a_worse_candidate_is_refused_and_the_active_model_stays(config, db, sto
         assert candidate.status == "rejected" and candidate.metrics["deltableu"] < 1
         event = session.scalar(select(ModelEvent).where(ModelEvent.action == "reject"))
         assert event.model_id == candidate.id and "deltaBLEU" in event.reason and event.actor == "training"
+
+
+def test_a_candidate_that_answers_as_the_active_model_does_is_never_promoted(config, db, store):
+    approve(db, store, range(14))
+    outcome = run_pipeline(config, drafter_factory=scripted(config, correct, correct))
+    assert outcome.status == "rejected" and "in 0.0% of 1000 resamples" in outcome.reason
+    data = json.loads((Path(outcome.report_dir) / "report.json").read_text())
+    assert data["gate"]["bootstrap"]["win_share"] == 0.0
+    with db.read() as session:
+        assert registry.active_record(session).adapter_path is None
+
+
+def test_without_enough_independent_references_the_run_is_not_judged(config, db, store):
+    """Every case approved as drafted: the active model's own text. Nothing to judge on fairly."""
+    approve(db, store, range(14), unedited=frozenset(range(14)))
+    loaded = []
+    outcome = run_pipeline(config, drafter_factory=scripted(config, correct, correct, loaded))
+    assert outcome.status == "not judged" and outcome.candidate_model_id is None
+    assert outcome.reason.startswith("not judged: 0 independent held-out reference(s)")
+    assert loaded == []  # no model answered anything, nothing was trained
+    row = run_row(db, outcome.run_id)
+    assert row.status == "not judged" and row.candidate_model_id is None and row.heldout_size == 0
+    assert row.metrics["data"]["unjudged_approvals"] == 4
+    assert "Not judged" in (Path(outcome.report_dir) / "report.md").read_text()
+    with db.read() as session:
+        assert registry.active_record(session).adapter_path is None
+        assert session.scalar(select(ModelRecord.id).where(ModelRecord.adapter_path.is_not(None))) is None
+
+
+REFERENCE_ANSWERS = [
+    "Molluscum contagiosum in a child: pearly bumps that clear alone within a year or so.",
+    "A keloid scar after piercing; steroid injections flatten it, surgery alone often fails.",
+    "Vitiligo on both hands. Sun protection, and a specialist can discuss light therapy.",
+]
+
+
+def write_reference_set(folder: Path, count: int) -> dict[str, str]:
+    """A DermaVQA-format reference set on disk; returns each encounter's query -> its answer."""
+    images = folder / "reference-images"
+    images.mkdir()
+    encounters, answers = [], {}
+    for k in range(count):
+        (images / f"IMG_REF{k}_00001.png").write_bytes(photo_bytes((200, 30 * k % 256, 10)))
+        title, answer = f"Reference rash {k}", REFERENCE_ANSWERS[k]
+        encounters.append({"encounter_id": f"REF{k}", "query_title_en": title, "responses": [{"content_en": answer}]})
+        answers[title] = answer
+    (folder / "reference.json").write_text(json.dumps(encounters), encoding="utf-8")
+    return answers
+
+
+def test_the_fixed_reference_set_is_judged_on_when_configured(tmp_path, db, store, tiny_model_dir):
+    references = write_reference_set(tmp_path, 3)
+    path = write_config(
+        tmp_path,
+        db.url,
+        tiny_model_dir,
+        gate_reference_set=str(tmp_path / "reference.json"),
+        gate_reference_images=str(tmp_path / "reference-images"),
+    )
+    config = load_config(path, environ={})
+    approve(db, store, range(14), unedited=frozenset(range(14)))  # no independent case answer at all
+
+    def right(request):
+        return references.get(request.query, "")
+
+    outcome = run_pipeline(config, drafter_factory=scripted(config, lambda r: "See a doctor.", right))
+    assert outcome.status == "promoted", outcome.reason
+    data = json.loads((Path(outcome.report_dir) / "report.json").read_text())
+    judged_on = sorted(r["key"] for r in data["candidate"]["per_case"])
+    assert judged_on == ["reference:REF0", "reference:REF1", "reference:REF2"]
+    assert data["data"]["heldout_by_source"] == {"reference": 3} and data["data"]["train_examples"] == 14
 
 
 def test_a_collapsed_candidate_is_refused_although_its_score_is_higher(config, db, store):
@@ -248,7 +331,7 @@ def test_dermbot_train_now_runs_the_real_pipeline(config, db, store, capsys):
     with db.read() as session:
         run = session.get(TrainingRun, 1)
         assert run.status in ("promoted", "rejected"), run.reason
-        assert run.metrics["training"]["steps"] == 3  # 10 training cases, batch 4, one epoch
+        assert run.metrics["training"]["steps"] == 3  # 11 training cases, batch 4, one epoch
     args = parser.parse_args(["train"])
     assert args.func(config, args) == 0
     assert "next run" in capsys.readouterr().out

@@ -91,3 +91,50 @@ def test_weights_userinfo_without_csv_is_refused(tmp_path, capsys):
     )
     assert code == 2
     assert "--userinfo" in err
+
+
+def _bilingual_case(tmp_path):
+    """One encounter: a junior (weight 0.8) and a senior (1.0) answer in English and Chinese."""
+    refs = tmp_path / "refs.json"
+    scores = {"completeness": 1.0, "contains_freq_ans": 1.0}
+    responses = [
+        {"author_id": "junior", "content_zh": "湿疹", "content_en": "eczema", **scores},
+        {"author_id": "senior", "content_zh": "银屑病", "content_en": "psoriasis", **scores},
+    ]
+    refs.write_text(json.dumps([{"encounter_id": "A", "image_ids": [], "responses": responses}]), "utf-8")
+    userinfo = tmp_path / "df_userinfo.csv"
+    userinfo.write_text("author_id,validation_level,rank_level\njunior,,level_1\nsenior,md_validated,level_5\n")
+    return refs, userinfo
+
+
+def _pred_file(tmp_path, name, answer):
+    path = tmp_path / name
+    path.write_text(json.dumps([{"encounter_id": "A", "responses": [answer]}], ensure_ascii=False), "utf-8")
+    return path
+
+
+def test_auto_weights_follow_content_zh_in_the_prediction_file(tmp_path, capsys):
+    refs, userinfo = _bilingual_case(tmp_path)
+    en_only = _pred_file(tmp_path, "en.json", {"content_en": "eczema"})
+    # An empty content_zh still counts: the official script looked at the keys only.
+    with_zh = _pred_file(tmp_path, "zh.json", {"content_en": "eczema", "content_zh": ""})
+    common = ("--metrics", "deltableu", "--userinfo", userinfo, "--json")
+    _, out, _ = run(capsys, "evaluate", refs, en_only, *common)
+    plain = json.loads(out)
+    assert plain["weights"].startswith("none") and plain["deltableu_en"] == pytest.approx(100.0)
+    assert "no content_zh" in plain["weights_reason"]
+    _, out, _ = run(capsys, "evaluate", refs, with_zh, *common)
+    weighted = json.loads(out)
+    assert weighted["weights"] == "userinfo" and weighted["deltableu_en"] == pytest.approx(80.0)
+    assert "content_zh" in weighted["weights_reason"] and weighted["warnings"] == []
+
+
+def test_text_output_gives_the_weights_reason_and_warnings(tmp_path, capsys):
+    refs, _ = _bilingual_case(tmp_path)
+    with_zh = _pred_file(tmp_path, "zh.json", {"content_en": "eczema", "content_zh": "湿疹"})
+    code, out, _ = run(capsys, "evaluate", refs, with_zh, "--metrics", "deltableu", "--lang", "zh")
+    assert code == 0
+    assert "deltaBLEU (zh)" in out
+    row = next(line for line in out.splitlines() if line.startswith("reference weights"))
+    assert "content_zh" in row and "no --userinfo" in row
+    assert "WARNING: deltaBLEU weights:" in out and "NOT the official" in out

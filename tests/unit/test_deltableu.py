@@ -66,9 +66,36 @@ def test_brevity_penalty():
     assert r.brevity_penalty == pytest.approx(math.exp(1 - 4 / 2))
 
 
-def test_zero_weight_and_missing_references_are_errors():
+def test_zero_weight_reference_matches_with_weight_zero():
+    """The official scorer records a zero weight like any other (no KeyError, no skip)."""
+    stats = segment_stats("psoriasis", [("psoriasis", 0.0), ("eczema", 1.0)])
+    assert stats.correct[0] == 0.0
+    assert stats.total[0] == 1.0  # max_w * count
+    r = corpus_delta_bleu(["psoriasis"], [[("psoriasis", 0.0), ("eczema", 1.0)]])
+    assert r.precisions[0] == 50.0  # correct 0 -> exp smoothing: 100 / (2 * 1)
+
+
+def test_first_weight_seen_is_kept_unless_a_later_one_is_larger():
+    assert segment_stats("x", [("x", 0.0), ("x y", 0.7)]).correct[0] == pytest.approx(0.7)
+    assert segment_stats("x", [("x y", 0.7), ("x", 0.0)]).correct[0] == pytest.approx(0.7)
+    assert segment_stats("x", [("x", -0.5), ("y", 1.0)]).correct[0] == pytest.approx(-0.5)
+    assert segment_stats("x", [("x", -0.5), ("x", 0.3), ("y", 1.0)]).correct[0] == pytest.approx(0.3)
+
+
+def test_negative_corpus_correct_is_clamped_to_zero_but_segments_are_not():
+    bad = [("x", -0.5), ("y", 1.0)]
+    alone = corpus_delta_bleu(["x"], [bad])
+    assert alone.precisions[0] == 50.0  # clamped to 0, then exp smoothing: 100 / (2 * 1)
+    # A negative segment lowers the corpus sum before the clamp: (-0.5 + 1.0) / 2 unigrams.
+    mixed = corpus_delta_bleu(["x", "z"], [bad, [("z", 1.0)]])
+    assert mixed.precisions[0] == pytest.approx(25.0)
+
+
+def test_nonpositive_largest_weight_and_missing_references_are_errors():
     with pytest.raises(MetricError, match="> 0"):
         segment_stats("x", [("x", 0.0)])
+    with pytest.raises(MetricError, match="> 0"):
+        segment_stats("x", [("x", -1.0), ("y", 0.0)])
     with pytest.raises(MetricError, match="no references"):
         segment_stats("x", [])
     with pytest.raises(MetricError, match="2 hypotheses but 1"):
@@ -94,3 +121,10 @@ def test_equals_sacrebleu_bleu_when_weights_are_one_and_text_lowercase():
     streams = [list(col) for col in zip(*refs, strict=True)]
     theirs = BLEU(lowercase=True, effective_order=True).corpus_score(hyps, streams).score
     assert ours == pytest.approx(theirs, abs=1e-9)
+
+
+def test_zero_and_negative_weights_match_the_official_scorer_value():
+    """Value from running the official ``corpus_bleu_t`` (MEDIQA-M3G ``sacrebleu_deltableu.py``) on these inputs."""
+    hyps = ["a b c", "x y", "a"]
+    refs = [[("a b c", 0.0), ("a d", 1.0)], [("x y z", -0.5), ("y", 0.7)], [("a", -2.0), ("b", 0.5)]]
+    assert corpus_delta_bleu(hyps, refs).score == pytest.approx(10.570285735030959, abs=1e-9)

@@ -63,3 +63,31 @@ def test_the_evaluate_command_path_reproduces_a_reference_value(dermavqa_dir, tm
         userinfo=load_userinfo(dermavqa_dir / "iiyi" / "df_userinfo.csv"),
     )
     assert result.summary["deltableu_en"] == pytest.approx(case["deltableu_en"], abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("carries_zh", "case_id"),
+    [(True, "iiyi_valid_hyp_query_title_weighted"), (False, "iiyi_valid_hyp_query_title_unweighted")],
+)
+def test_default_auto_weights_reproduce_the_official_english_score(dermavqa_dir, tmp_path, capsys, carries_zh, case_id):
+    """`dermvqa evaluate` with default --weights auto: a file carrying content_zh is weighted, on English too."""
+    from dermvqa.cli import main
+
+    spec = json.loads((dermavqa_dir.parent / "deltableu-reference-values.json").read_text())
+    case = next(c for c in spec["cases"] if c["id"] == case_id)
+    references = load_encounters(dermavqa_dir / case["references"])
+    rows = [
+        {
+            "encounter_id": e.encounter_id,
+            "responses": [{"content_en": e.title["en"], **({"content_zh": e.title["zh"]} if carries_zh else {})}],
+        }
+        for e in references
+    ]
+    path = tmp_path / "pred.json"
+    path.write_text(json.dumps(rows, ensure_ascii=False), "utf-8")
+    userinfo = dermavqa_dir / "iiyi" / "df_userinfo.csv"
+    argv = ["evaluate", str(dermavqa_dir / case["references"]), str(path), "--metrics", "deltableu"]
+    assert main([*argv, "--userinfo", str(userinfo), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["deltableu_en"] == pytest.approx(case["deltableu_en"], abs=1e-9)
+    assert summary["weights"] == ("userinfo" if carries_zh else "none (every reference weighs 1)")

@@ -4,7 +4,13 @@ import pytest
 
 from dermvqa.data.challenge import Response
 from dermvqa.errors import MetricError
-from dermvqa.metrics.reference_weights import AuthorInfo, rank_number, response_weight, weights_apply
+from dermvqa.metrics.reference_weights import (
+    AuthorInfo,
+    decide_weights,
+    official_weights_triggered,
+    rank_number,
+    response_weight,
+)
 
 
 def resp(completeness, freq, author="A"):
@@ -37,10 +43,34 @@ def test_rank_numbers():
     assert rank_number("") == 0
 
 
-def test_official_auto_policy_weights_only_chinese():
-    assert weights_apply("auto", "zh", True) is True
-    assert weights_apply("auto", "en", True) is False
-    assert weights_apply("userinfo", "en", True) is True
-    assert weights_apply("none", "zh", True) is False
+def test_official_trigger_is_content_zh_in_both_files_first_answers():
+    assert official_weights_triggered(("en", "zh"), ("zh", "en", "es")) is True
+    # English-only prediction file: unweighted, even on iiyi references.
+    assert official_weights_triggered(("en",), ("zh", "en", "es")) is False
+    # Reddit references carry no content_zh: never weighted.
+    assert official_weights_triggered(("zh", "en"), ("en",)) is False
+
+
+def test_auto_weights_every_language_when_the_prediction_file_carries_zh():
+    both = decide_weights("auto", ("en", "zh"), ("zh", "en", "es"), True)
+    assert both.use_userinfo is True and both.official is True
+    assert "content_zh" in both.reason and "every language" in both.reason
+    english_only = decide_weights("auto", ("en",), ("zh", "en", "es"), True)
+    assert english_only.use_userinfo is False
+    assert "no content_zh" in english_only.reason
+
+
+def test_auto_without_userinfo_says_the_score_is_not_official():
+    d = decide_weights("auto", ("zh",), ("zh",), False)
+    assert d.use_userinfo is False
+    assert d.official is False
+    assert "NOT the official" in d.reason
+
+
+def test_forced_policies():
+    assert decide_weights("userinfo", ("en",), ("en",), True).use_userinfo is True
+    assert decide_weights("none", ("zh",), ("zh",), True).use_userinfo is False
     with pytest.raises(MetricError, match="--userinfo"):
-        weights_apply("userinfo", "en", False)
+        decide_weights("userinfo", ("en",), ("en",), False)
+    with pytest.raises(MetricError, match="unknown policy"):
+        decide_weights("sometimes", ("en",), ("en",), True)  # type: ignore[arg-type]

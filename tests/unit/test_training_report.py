@@ -95,3 +95,24 @@ def test_write_report_leaves_json_markdown_and_the_loss_png(tmp_path):
     assert json.loads(paths["json"].read_text())["gate"]["promote"] is False
     assert "![loss curve](loss.png)" in paths["markdown"].read_text()
     assert paths["png"].is_file()
+
+
+def test_markdown_shows_the_bootstrap_interval_and_win_share():
+    boot = {"n": 12, "samples": 1000, "observed": 1.25, "low": -0.4, "high": 2.9, "level": 0.95, "margin": 0.1}
+    gate = {**REPORT["gate"], "bootstrap": {**boot, "win_share": 0.712}}
+    gate["thresholds"] = {**gate["thresholds"], "confidence": 0.95, "bootstrap_samples": 1000, "seed": 0}
+    text = markdown({**REPORT, "gate": gate})
+    assert "| deltaBLEU (higher is better) | 1.500 | 8.600 | active + 0.1 in 95% of resamples | yes |" in text
+    assert (
+        "Paired bootstrap over 12 held-out cases, 1000 resamples: candidate - active deltaBLEU +1.250, "
+        "2.5-97.5 percentile interval [-0.400, +2.900]; the candidate beats the active model by at least 0.1 "
+        "in 71.2% of resamples (promotion needs 95%)."
+    ) in text
+
+
+def test_a_run_that_was_not_judged_says_so():
+    report = {k: v for k, v in REPORT.items() if k not in ("gate", "active", "candidate", "training")}
+    text = markdown({**report, "status": "not judged", "reason": "not judged: 2 independent held-out reference(s)"})
+    assert text.startswith("# Training run 7: not judged") and "**not judged: 2 independent" in text
+    assert "Not judged: too few held-out cases with an independent reference answer" in text
+    assert "## Gate" not in text

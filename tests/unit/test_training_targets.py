@@ -60,7 +60,7 @@ def test_moondream_targets_fused_attention_and_mlp_of_the_text_model_only():
     assert matching_modules(MOONDREAM_2024, lora_target_regex("moondream-2024")) == MOONDREAM_2024[2:6]
     assert model_family(MOONDREAM_2025) == "moondream-2025"
     assert matching_modules(MOONDREAM_2025, lora_target_regex("moondream-2025")) == MOONDREAM_2025[2:]
-    with pytest.raises(ValueError, match="LLaVA models only"):
+    with pytest.raises(ValueError, match="train_projector is supported for LLaVA, Qwen-VL and Idefics3 models"):
         lora_target_regex("moondream-2025", train_projector=True)
 
 
