@@ -9,6 +9,7 @@ Application runs.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import os
 import traceback
@@ -32,6 +33,7 @@ from bot.texts import Texts
 from bot.watchdog import Watchdog
 from bot.webhook import GUARDED_LOGGERS, WebhookLogGuard, WebhookSettings, read_secret, refusal_reason, webhook_settings
 from dermvqa.config import Config
+from dermvqa.errors import ConfigError
 from dermvqa.storage.database import Database
 from dermvqa.storage.image_store import ImageStore
 from dermvqa.storage.keys import load_data_key
@@ -244,6 +246,10 @@ class BotService:
 
     def webhook_settings(self) -> WebhookSettings:
         """The listener's settings, with the secret read (or drawn) once per service."""
+        if importlib.util.find_spec("tornado") is None:  # python-telegram-bot's webhook server needs it
+            raise ConfigError(
+                "[telegram] mode = \"webhook\" needs the webhooks extra: pip install 'dermbot[webhooks]'"
+            )
         if self._webhook is None:
             self._webhook = webhook_settings(self.config.telegram, read_secret(os.environ))
         return self._webhook

@@ -143,7 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
     w.set_defaults(func=cmd_worker)
     sub.add_parser("bot", parents=parents, help="run the Telegram bot alone").set_defaults(func=cmd_bot)
     r = sub.add_parser("run", parents=parents, help="run the bot, a drafting worker and the nightly training scheduler")
-    r.add_argument("--no-scheduler", action="store_true", help="do not schedule nightly training")
+    r.add_argument(
+        "--no-scheduler",
+        action="store_true",
+        help="schedule neither nightly training nor the retention purge (then run `dermbot retention purge` from cron)",
+    )
     r.set_defaults(func=cmd_run)
     add_training_commands(sub, parents)  # train, models
     add_room_commands(sub, parents)  # room status|ack

@@ -117,6 +117,7 @@ def install(application: Application, clinicians: filters.User, review_chat_id: 
         warnings.filterwarnings("ignore", message=".*per_message.*", category=PTBUserWarning)
         review = review_conversation(clinicians)
         patients = patient_conversation(clinicians)
+    application.add_handler(TypeHandler(Update, patient.refuse_buttons_outside_private), group=-3)
     application.add_handler(TypeHandler(Update, limit_rate), group=-2)
     application.add_handler(TypeHandler(Update, record_incoming), group=-1)
     application.add_handler(review, group=0)

@@ -232,16 +232,21 @@ class OutboxSender:
                     break  # keep this chat's order: later rows wait for this one
         return outcomes
 
+    def _shows_a_case_in_the_room(self, row: OutboxRow) -> bool:
+        """A case post, alert or case-linked reply (a preview) addressed to the review group."""
+        if not self.room_chat_id or row.chat_id != self.room_chat_id:
+            return False
+        return row.kind in rendering.ROOM_GUARDED_KINDS or (row.kind == kinds.REPLY and row.case_id is not None)
+
     async def _render(self, row: OutboxRow) -> list[dict[str, Any]]:
+        # Checked at every attempt, before parts frozen by an earlier one: a post held back (rate limit,
+        # network) while a stranger joined must not go out in full afterwards.
+        if self._shows_a_case_in_the_room(row) and (await self.call(room_state, self.db, row.chat_id)).locked:
+            if row.progress:  # part of it went out before the lock: send none of the rest
+                return list(row.payload.get("parts", []))[: row.progress]
+            return rendering.locked_room_notice(row.kind, row.case_id or row.payload.get("case_id"))
         if "parts" in row.payload:
             return row.payload["parts"]
-        if (
-            self.room_chat_id
-            and row.chat_id == self.room_chat_id
-            and row.kind in rendering.ROOM_GUARDED_KINDS
-            and (await self.call(room_state, self.db, row.chat_id)).locked
-        ):
-            return rendering.locked_room_notice(row.kind, row.case_id or row.payload.get("case_id"))
         if row.kind == kinds.REVIEW_REQUEST:
             detail = await self.call(case_detail, self.db, row.case_id)
             parts = rendering.review_post(detail, self.texts) if detail else []

@@ -30,13 +30,16 @@ import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image, ImageDraw, ImageFilter
 
 from dermvqa.config import DATA_KEY_ENV
 from dermvqa.errors import DermError, explain
 from dermvqa.storage.keys import new_key_text, write_key_file
-from fake_telegram import FakeTelegramServer
+
+if TYPE_CHECKING:
+    from fake_telegram import FakeTelegramServer
 
 PATIENT, CLINICIAN = 111_111, 222_222
 # Lines of the service's log after which no draft can ever come (the worker exits 3 and is restarted).
@@ -281,6 +284,15 @@ def run_demo(args: argparse.Namespace, folder: Path, log_path: Path) -> int:
         model = args.model
     revision = args.revision or ("2025-06-21" if args.backend == "moondream" else "main")
     description, source = demo_description()
+    try:  # the project's testing tool, beside the package in a checkout (not in the installed wheel)
+        from fake_telegram import FakeTelegramServer
+    except ImportError:
+        print(
+            "demo: error: the offline demo runs from a checkout of the repository (`make demo`): it needs "
+            "fake_telegram/, which is not part of the installed package",
+            file=sys.stderr,
+        )
+        return 2
     with FakeTelegramServer(token="424242:DEMO") as server:
         config = write_config(folder, server, model, args.backend, revision)
         env = {**os.environ, "DERMBOT_TELEGRAM_TOKEN": server.token, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}

@@ -12,7 +12,7 @@ import enum
 import logging
 
 from telegram import Message, Update
-from telegram.ext import ContextTypes, ConversationHandler
+from telegram.ext import ApplicationHandlerStop, ContextTypes, ConversationHandler
 
 from bot.deps import deps
 from bot.download import fetch_file
@@ -68,6 +68,23 @@ async def _used(update: Update) -> None:
 
 
 # -- consent ------------------------------------------------------------------------------------
+
+
+PATIENT_BUTTONS = ("submit", "delete:", "consent:", "train:", "privacy:")
+
+
+async def refuse_buttons_outside_private(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A patient's button is for their private chat only: pressed anywhere else (a forwarded keyboard,
+    a modified client in a group) it is answered and goes no further, so nobody can consent, submit or
+    erase from a group."""
+    query = update.callback_query
+    if query is None or not (query.data or "").startswith(PATIENT_BUTTONS):
+        return
+    if update.effective_chat is not None and update.effective_chat.type == "private":
+        return
+    logger.warning("patient button refused outside a private chat (chat %s)", update.effective_chat.id)
+    await best_effort(query.answer(), "answering a button")
+    raise ApplicationHandlerStop
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> PatientState:
@@ -337,7 +354,9 @@ async def resume(update: Update, context: ContextTypes.DEFAULT_TYPE) -> PatientS
     if not view.consented:
         if update.callback_query and (update.callback_query.data or "").startswith("consent:"):
             return await consent_choice(update, context)
-        return await need_consent(update, context) if view.known else await start(update, context)
+        # A first contact, or consent given to an earlier text: show the whole (current) text.
+        first_time = not view.known or view.outdated_consent
+        return await start(update, context) if first_time else await need_consent(update, context)
     message = update.effective_message
     query = update.callback_query
     if query is not None:

@@ -72,12 +72,18 @@ class RoomGuard:
         self._wake.set()
 
     async def check(self) -> bool:
-        """One count; True when it locked the room."""
+        """One look at the group (its history setting, its member count); True when it locked the room."""
         try:
+            chat = await self.bot.get_chat(self.chat_id)
             count = await self.bot.get_chat_member_count(self.chat_id)
         except TelegramError as exc:
-            logger.warning("could not count the review group's members: %s", type(exc).__name__)
+            logger.warning("could not look at the review group: %s", type(exc).__name__)
             return False
+        # Telegram shows this setting to administrators only; a bot that sees it set refuses the room,
+        # since a newcomer (a stranger among them) could scroll back through every earlier case.
+        if getattr(chat, "has_visible_history", False):
+            reason = "new members can read the group's earlier messages (set 'Chat history for new members' to Hidden)"
+            return await _lock_for(self.d, self.chat_id, reason)
         if not too_many_members(count, self.roster.ids):
             return False
         reason = f"the group has {count} members, more than the {len(self.roster.ids)} clinicians and the bot"

@@ -120,18 +120,22 @@ def run_service(
     token = require_token()
     db = open_database(config.database_url, key=load_data_key(config), busy_timeout_ms=config.database.busy_timeout_ms)
     upgrade(db)
+    # The bot first: a configuration it refuses (a bad webhook secret, a missing extra) stops the
+    # service before any child process starts.
+    service = BotService(config, token, db, config_path=config_path)
     worker = WorkerProcess(config_path) if with_worker else None
     scheduler = None
     if with_scheduler:
         from training.scheduler import build_scheduler
 
         scheduler = build_scheduler(config, config_path)
+    else:
+        logger.warning("no scheduler: neither nightly training nor the retention purge runs (see the README)")
     try:
         if worker:
             worker.start()
         if scheduler is not None:
             scheduler.start()
-        service = BotService(config, token, db, config_path=config_path)
         if config.telegram.mode == "webhook":
             service.run_webhook()
         else:

@@ -61,7 +61,16 @@ def _is_device(v: str) -> bool:
 
 
 def _is_cron(v: str) -> bool:
-    return len(v.split()) == 5
+    """Five-field cron text that APScheduler accepts (ranges checked: '61 3 * * *' is refused)."""
+    if len(v.split()) != 5:
+        return False
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(v, timezone="UTC")
+    except ValueError:
+        return False
+    return True
 
 
 def _is_timezone(v: str) -> bool:
@@ -278,18 +287,6 @@ class TrainingConfig:
     gate_reference_images: str = ""
 
 
-def _is_cron_text(v: str) -> bool:
-    """Five-field cron text that APScheduler accepts (ranges checked: '61 3 * * *' is refused)."""
-    if not _is_cron(v):
-        return False
-    from apscheduler.triggers.cron import CronTrigger
-
-    try:
-        CronTrigger.from_crontab(v, timezone="UTC")
-    except ValueError:
-        return False
-    return True
-
 
 def _is_timezone_or_empty(v: str) -> bool:
     return v == "" or _is_timezone(v)
@@ -316,7 +313,7 @@ class RetentionConfig:
     # period the clinic's medical-record law requires; 10 years by default.
     audit_days: int = field(default=3650, metadata=_DAYS)
     purge_schedule: str = field(
-        default="30 3 * * *", metadata=_rule(_is_cron_text, "five-field cron text, e.g. '30 3 * * *'")
+        default="30 3 * * *", metadata=_rule(_is_cron, "five-field cron text, e.g. '30 3 * * *'")
     )
     # Empty: the same time zone as [training] timezone.
     timezone: str = field(

@@ -14,6 +14,7 @@ Entry points call :func:`configure_logging`; nothing else configures logging.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Iterable
@@ -93,8 +94,19 @@ class SafeLogFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: int = logging.INFO, secrets: Iterable[str] = ()) -> None:
-    """For entry points: one stderr handler with :class:`SafeLogFilter`, chatty libraries quieted."""
+def secrets_from_environment() -> list[str]:
+    """The values of the service's secret variables (token, webhook secret, data keys) that are set."""
+    from dermvqa.config import DATA_KEY_ENVS, SERVICE_SECRET_ENVS
+
+    values = [os.environ.get(name, "").strip() for name in (*SERVICE_SECRET_ENVS, *DATA_KEY_ENVS)]
+    return [v for v in values if v]
+
+
+def configure_logging(level: int = logging.INFO, secrets: Iterable[str] | None = None) -> None:
+    """For entry points: one stderr handler with :class:`SafeLogFilter`, chatty libraries quieted.
+
+    ``secrets``: values to mask; by default those of the service's secret variables."""
+    secrets = secrets_from_environment() if secrets is None else secrets
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(SafeLogFilter(secrets))

@@ -62,7 +62,7 @@ DrafterFactory = Callable[[ModelSpec], Drafter]
 T = TypeVar("T")
 
 #: The worker's exit status when a batch hung past ``[worker] batch_timeout_s`` (restart it).
-EXIT_BATCH_TIMEOUT = 4
+EXIT_BATCH_TIMEOUT = 5  # distinct from 4 (the database or a server cannot be reached: dermvqa.errors)
 #: How many registry entries in a row may fail to load before the worker gives up (a safety net).
 MAX_MODEL_FALLBACKS = 5
 

@@ -13,6 +13,14 @@ from typing import Any
 
 from fake_telegram.state import Params
 
+_NO_GIFTS = {
+    "unlimited_gifts": False,
+    "limited_gifts": False,
+    "unique_gifts": False,
+    "premium_subscription": False,
+    "gifts_from_channels": False,
+}
+
 
 class Membership:
     """Mixed into the fake bot: members per group, joins, leaves, the admin flag and the count."""
@@ -74,6 +82,22 @@ class Membership:
                         "new_chat_member": {"status": after, "user": user},
                     },
                 )
+
+    def set_visible_history(self, chat_id: int, visible: bool = True) -> None:
+        """The group setting "chat history for new members": visible (True) or hidden (the default here)."""
+        with self._lock:
+            histories = self.__dict__.setdefault("_group_visible_history", {})
+            histories[chat_id] = visible
+
+    def _get_chat(self, params: Params) -> dict[str, Any]:
+        """getChat: a ChatFullInfo. ``has_visible_history`` is shown to administrators only, as on Telegram."""
+        chat = dict(self._target_chat(params))
+        chat.update({"accent_color_id": 0, "max_reaction_count": 11, "accepted_gift_types": _NO_GIFTS})
+        if chat["type"] != "private" and chat["id"] in self._admin_chats():
+            visible = self.__dict__.get("_group_visible_history", {}).get(chat["id"], False)
+            if visible:
+                chat["has_visible_history"] = True
+        return chat
 
     def _get_chat_member_count(self, params: Params) -> int:
         chat = self._target_chat(params)

@@ -58,6 +58,7 @@ METHODS: dict[str, str] = {
     "deleteMessage": "_delete_message",
     "answerCallbackQuery": "_answer_callback_query",
     "getChatMemberCount": "_get_chat_member_count",
+    "getChat": "_get_chat",
     "sendChatAction": "_send_chat_action",
     "close": "_close",
     "logOut": "_log_out",

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from dermvqa.config import load_config
-from dermvqa.errors import DermError
+from dermvqa.errors import DermError, explain
 from dermvqa.logsafety import configure_logging
 
 logger = logging.getLogger(__name__)
@@ -27,14 +27,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     configure_logging(logging.DEBUG if args.verbose else logging.INFO)
-    try:
-        config = load_config(args.config)
-    except DermError as exc:
-        print(f"training.nightly: error: {exc}", file=sys.stderr)
-        return 2
     from training.pipeline import run_pipeline
 
-    outcome = run_pipeline(config, force=args.force, trigger=args.trigger)
+    try:
+        config = load_config(args.config)
+        outcome = run_pipeline(config, force=args.force, trigger=args.trigger)
+    except (DermError, OSError) as exc:  # a cause a person can fix (no key, no database): one line
+        message, code = explain(exc)
+        print(f"training.nightly: error: {message}", file=sys.stderr)
+        return code
     logger.info("training run %s: %s", outcome.run_id, outcome.status)
     return 1 if outcome.status == "failed" else 0
 

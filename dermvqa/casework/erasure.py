@@ -107,12 +107,15 @@ def erase_case_rows(session: Session, case_ids: Sequence[int]) -> None:
 
 
 def erase_patient(db: Database, store: ImageStore, user_id: int, chat_id: int) -> Deleted:
-    """Erase everything of the patient ``user_id`` writing from ``chat_id`` (see the module docstring)."""
+    """Erase everything of the patient ``user_id`` (see the module docstring). Only the patient's own
+    private chat is erased (on Telegram its id is the user id): ``chat_id`` counts only when it is that
+    chat, so a /delete pressed anywhere else can never wipe another chat's records."""
     now = utcnow()
     with db.write() as session:
         ensure_secure_delete(session)
         patient = find_patient(session, user_id)
-        chats = {chat_id} | ({patient.chat_id} if patient is not None else set())
+        own_chat = chat_id if chat_id == user_id else user_id
+        chats = {own_chat} | ({patient.chat_id} if patient is not None else set())
         case_ids: list[int] = []
         if patient is not None:
             case_ids = list(session.scalars(select(Case.id).where(Case.patient_id == patient.id)))
@@ -134,7 +137,7 @@ def erase_patient(db: Database, store: ImageStore, user_id: int, chat_id: int) -
         )
         if patient is not None:
             session.execute(delete(Patient).where(Patient.id == patient.id))
-        add_message(session, kinds.DELETED, chat_id=chat_id, payload={})
+        add_message(session, kinds.DELETED, chat_id=own_chat, payload={})
     with db.read() as session:
         removed = store.delete_unreferenced(session, hashes)
     checkpoint(db)

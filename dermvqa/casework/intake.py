@@ -66,6 +66,7 @@ class PatientView:
     photos: int = 0
     description_chars: int = 0
     training_consent: bool | None = None  # None: not answered (yet)
+    outdated_consent: bool = False  # agreed to an earlier consent text: the current one must be shown
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,9 @@ def view(db: Database, user_id: int) -> PatientView:
         case = collecting_case(session, patient.id)
         return PatientView(
             known=True,
-            consented=patient.consent_at is not None,
+            # Consent to an earlier text does not cover what the current text says: ask again.
+            consented=patient.consent_at is not None and patient.consent_version == CONSENT_VERSION,
+            outdated_consent=patient.consent_at is not None and patient.consent_version != CONSENT_VERSION,
             collecting_case=case.id if case else None,
             photos=image_count(session, case.id) if case else 0,
             description_chars=len(case.description or "") if case else 0,

@@ -53,7 +53,11 @@ def record_incoming(db: Database, entries: Sequence[IncomingEntry]) -> int:
                     user_id=e.user_id,
                     direction="in",
                     kind=e.kind,
-                    text=e.text,
+                    # A clinician's words about a case (an edited answer, a reject reason) are kept with
+                    # the review that used them, and erased with it; the log keeps that they wrote, not
+                    # what: the batch recording this may run after their Edit/Reject has ended, when
+                    # the text could no longer be linked to its case.
+                    text=None if e.is_clinician else e.text,
                     telegram_message_id=e.message_id,
                 )
             )

@@ -136,7 +136,7 @@ async def test_the_training_question_survives_a_restart_and_is_asked_again_if_un
     await harness.said(5007, "Saved: your approved cases may be used")
     assert patient_row(harness, 5007).training_consent is True
 
-    # A patient who consented under the earlier text was never asked: /start asks now.
+    # A patient who consented under the earlier text: /start shows the current text and both questions.
     with harness.db.write() as session:
         old = Patient(
             telegram_user_id=5008,
@@ -146,7 +146,29 @@ async def test_the_training_question_survives_a_restart_and_is_asked_again_if_un
         )
         session.add(old)
     harness.server.send_text(5008, "/start")
+    welcome = await harness.said(5008, "Do you agree")
+    harness.server.press_button(5008, welcome, "consent:yes")
     again = await harness.said(5008, "improve the computer model?")
     harness.server.press_button(5008, again, "train:no")
     await harness.said(5008, "Saved: your cases will not be used")
     assert patient_row(harness, 5008).training_consent is False
+
+
+async def test_consent_to_an_earlier_text_is_asked_again(harness):
+    from harness import jpeg
+    from sqlalchemy import update
+
+    from dermvqa.storage.models import Patient
+
+    await harness.consent(5301)
+    with harness.db.write() as session:  # this patient agreed before the consent text changed
+        session.execute(update(Patient).where(Patient.telegram_user_id == 5301).values(consent_version="2026-11"))
+    await harness.stop_bot()  # a new text ships with a new deployment
+    await harness.start_bot()
+    asked_before = len([r for r in harness.server.messages_to(5301) if "Do you agree" in (r["plain_text"] or "")])
+    harness.server.send_photo(5301, jpeg())
+    await harness.server.async_wait_until(
+        lambda: len([r for r in harness.server.messages_to(5301) if "Do you agree" in (r["plain_text"] or "")])
+        > asked_before
+    )
+    assert harness.photos_of(5301) == 0  # nothing kept until the patient agrees to the current text

@@ -140,3 +140,43 @@ async def test_a_changed_clinician_list_applies_without_a_restart(room):
     await h.said(newcomer, "queue")  # "The queue is empty." or the waiting list
     server.send_text(CLINICIAN_2, "/queue")
     await h.said(CLINICIAN_2, "Not authorised")
+
+
+async def test_a_post_frozen_before_the_lock_goes_out_as_a_notice(room):
+    """A post rendered (and frozen) by an earlier attempt, held back by a rate limit or the network
+    while a stranger joined, is checked again at the next attempt."""
+    from dermvqa.casework import kinds
+    from dermvqa.casework.review_room import lock_room
+    from dermvqa.storage.outbox import add_message
+
+    h, server = room, room.server
+    case_id = await h.submit_case(2401, text="Weeping blisters behind my knees")
+    await h.review_post(REVIEW_GROUP, case_id)
+    await h.drained()
+    lock_room(h.db, REVIEW_GROUP, "user 7 (not a clinician) joined the group", [CLINICIAN])
+    with h.db.write() as session:
+        add_message(
+            session,
+            kinds.REVIEW_REQUEST,
+            chat_id=REVIEW_GROUP,
+            case_id=case_id,
+            payload={"parts": [{"op": "message", "text": f"Case #{case_id}: Weeping blisters, frozen earlier"}]},
+        )
+    h.service.sender.nudge()
+    await h.said(REVIEW_GROUP, f"Case #{case_id} is waiting for review")
+    await h.drained()
+    assert not any("frozen earlier" in _visible(r) for r in server.messages_to(REVIEW_GROUP))
+
+
+async def test_a_group_whose_history_new_members_can_read_is_locked(tmp_path, server):
+    for user in (CLINICIAN, CLINICIAN_2):
+        server.add_chat_member(REVIEW_GROUP, user, announce=False)
+    server.set_bot_admin(REVIEW_GROUP)  # Telegram shows the history setting to administrators only
+    server.set_visible_history(REVIEW_GROUP)
+    h = Harness.create(tmp_path, server, review_chat=REVIEW_GROUP)
+    await h.start_bot()
+    try:
+        warning = await h.said(REVIEW_GROUP, "the review group is locked")
+        assert "earlier messages" in _visible(warning)
+    finally:
+        await h.close()

@@ -160,3 +160,18 @@ def test_erasing_an_unknown_user_only_queues_the_notice(db, store):
     with db.read() as session:
         assert session.scalar(select(func.count()).select_from(Case)) == 1
         assert session.scalar(select(OutboxMessage.kind).where(OutboxMessage.chat_id == PATIENT)) == kinds.DELETED
+
+
+def test_a_delete_pressed_outside_the_private_chat_erases_no_other_chat(db, store):
+    group = -100555
+    with db.write() as session:  # the review group's own records, and a message owed to it
+        record_outgoing(session, group, None, "reply", "Case #7 preview, words of another patient", 1)
+        add_message(session, kinds.REPLY, chat_id=group, payload={"parts": []})
+    submit(db, store, PATIENT)
+    erase_patient(db, store, PATIENT, group)  # a patient's /delete button pressed in the group
+    with db.read() as session:
+        assert session.scalar(select(func.count()).select_from(MessageLog).where(MessageLog.chat_id == group)) == 1
+        assert session.scalar(select(func.count()).where(OutboxMessage.chat_id == group)) == 1
+        notice = session.scalar(select(OutboxMessage).where(OutboxMessage.kind == kinds.DELETED))
+        assert notice.chat_id == PATIENT  # the confirmation goes to the patient's private chat
+        assert session.scalar(select(func.count()).select_from(Case)) == 0

@@ -122,3 +122,4 @@ def test_review_post_sends_documents_as_documents_and_never_mixes_albums():
     # Sent as a file: our cleaned copy is uploaded (the original's file id still carries EXIF and GPS).
     assert single["op"] == "document" and single["document"] == {"file_id": None, "sha256": "h1"}
     assert all(ref["file_id"] is None for ref in media[1]["photos"])
+
