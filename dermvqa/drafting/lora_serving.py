@@ -38,6 +38,7 @@ import httpx
 
 from dermvqa.config import ModelConfig
 from dermvqa.drafting.factory import ModelSpec
+from dermvqa.drafting.http_errors import error_detail
 from dermvqa.errors import ModelLoadError, ServingUnavailableError
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,6 @@ ADAPTER_NAME_PREFIX = "dermbot-"
 #: Loading an adapter reads it from disk on the server: allow more than a health check.
 LOAD_TIMEOUT_S = 60.0
 #: How much of a server's error text goes into an error message.
-MAX_ERROR_CHARS = 300
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,7 @@ class LoraServer:
         if response.status_code == 200:
             logger.info("adapter %s loaded into %s", adapter.name, self.api_base)
             return True
-        detail = _error_detail(response)
+        detail = error_detail(response)
         if response.status_code == 400 and "already been loaded" in detail:
             logger.debug("adapter %s was already loaded", adapter.name)
             return False
@@ -165,7 +165,7 @@ class LoraServer:
         if response.status_code == 200:
             logger.info("adapter %s unloaded from %s", name, self.api_base)
             return True
-        detail = _error_detail(response)
+        detail = error_detail(response)
         if response.status_code == 404 and "cannot be found" in detail:
             return False
         raise ModelLoadError(f"{self.unload_url} refused to unload {name} (HTTP {response.status_code}): {detail}")
@@ -176,7 +176,7 @@ class LoraServer:
         except httpx.HTTPError as exc:
             raise ServingUnavailableError(f"cannot reach {url}: {type(exc).__name__}") from None
         if response.status_code >= 500:
-            raise ServingUnavailableError(f"{url} answered HTTP {response.status_code}: {_error_detail(response)}")
+            raise ServingUnavailableError(f"{url} answered HTTP {response.status_code}: {error_detail(response)}")
         return response
 
     def close(self) -> None:
@@ -221,20 +221,3 @@ def register_active(model: ModelConfig, spec: ModelSpec | None, environ: Mapping
     except (ModelLoadError, ServingUnavailableError) as exc:
         logger.warning("could not register the adapter of registry entry %s: %s", spec.registry_id, exc)
         return False
-
-
-def _error_detail(response: httpx.Response) -> str:
-    """vLLM's ``{"message"}``, OpenAI's ``{"error": {"message"}}``, or the text (shortened)."""
-    message = None
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        error = body.get("error")
-        message = error.get("message") if isinstance(error, dict) else error
-        message = message or body.get("message") or body.get("detail")
-    elif isinstance(body, str):
-        message = body
-    text = " ".join(str(message or response.text or response.reason_phrase or "no message").split())
-    return text[:MAX_ERROR_CHARS] + ("..." if len(text) > MAX_ERROR_CHARS else "")

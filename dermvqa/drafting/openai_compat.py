@@ -52,6 +52,7 @@ from PIL import Image
 from dermvqa.config import ModelConfig
 from dermvqa.drafting import images as image_utils
 from dermvqa.drafting.base import Drafter, DraftOutcome, DraftRequest, DraftResult, GenerationSettings
+from dermvqa.drafting.http_errors import error_detail
 from dermvqa.drafting.lora_serving import LoraServer, ServedAdapter
 from dermvqa.errors import (
     DermError,
@@ -76,9 +77,7 @@ TRANSIENT_4XX = frozenset({408, 425, 429})
 #: JPEG quality for the data URLs: visually lossless for photos at a fraction of PNG's size.
 JPEG_QUALITY = 90
 #: How much of a server's error text goes into an error message.
-MAX_ERROR_CHARS = 300
 #: Shorter texts are not redacted from error messages (a 3-letter query would mangle every message).
-MIN_REDACT_CHARS = 8
 MULTI_IMAGE_POLICIES = ("grid", "first", "all")
 
 
@@ -215,7 +214,7 @@ class OpenAICompatDrafter(Drafter):
         if response.status_code >= 500:
             raise ServingUnavailableError(f"the server at {url} answered HTTP {response.status_code}")
         if response.status_code != 200:
-            detail = _error_detail(response)
+            detail = error_detail(response)
             raise ModelLoadError(f"the server at {url} answered HTTP {response.status_code}: {detail}")
         try:
             served = [str(item["id"]) for item in response.json()["data"]]
@@ -362,9 +361,9 @@ class OpenAICompatDrafter(Drafter):
             logger.warning("the server does not hold adapter %s (HTTP 404); registering it again", self.adapter.name)
             raise _AdapterMissing()
         if status in TRANSIENT_4XX or status >= 500:
-            raise _Transient(f"HTTP {status}", _error_detail(response, *texts), _retry_after(response))
+            raise _Transient(f"HTTP {status}", error_detail(response, *texts), _retry_after(response))
         if status >= 400:
-            detail = _error_detail(response, *texts)
+            detail = error_detail(response, *texts)
             logger.warning("chat completion refused with HTTP %d (permanent)", status)
             raise PermanentDraftingError(f"{self.chat_url} answered HTTP {status}: {detail}")
         if status != 200:
@@ -407,39 +406,6 @@ def _parse_completion(response: httpx.Response, seconds: float, url: str) -> Dra
         prompt_tokens=prompt_tokens if isinstance(prompt_tokens, int) else 0,
         seconds=seconds,
     )
-
-
-def _error_detail(response: httpx.Response, *redact: str) -> str:
-    """The server's error message: OpenAI's ``{"error": {"message"}}``, vLLM's ``{"message"}``, or the text.
-
-    ``redact`` texts (the question, the query) are removed before the message is shortened, so a
-    cut-off echo of the prompt cannot slip through.
-    """
-    message: Any = None
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        error = body.get("error")
-        if isinstance(error, dict):
-            message = error.get("message")
-        elif isinstance(error, str):
-            message = error
-        message = message or body.get("message") or body.get("detail")
-    if not message:
-        message = response.text or response.reason_phrase or "no message"
-    message = _redact(" ".join(str(message).split()), *redact)
-    return message[:MAX_ERROR_CHARS] + ("..." if len(message) > MAX_ERROR_CHARS else "")
-
-
-def _redact(message: str, *texts: str) -> str:
-    """Remove the question and the query (a server may echo the prompt): patient text never lands in an error."""
-    for text in texts:
-        for form in (text.strip(), " ".join(text.split())):
-            if len(form) >= MIN_REDACT_CHARS and form in message:
-                message = message.replace(form, "<prompt>")
-    return message
 
 
 def _retry_after(response: httpx.Response) -> float | None:
