@@ -169,7 +169,7 @@ class BotService:
         self.watchdog = Watchdog(db, config.review.alert_after, self.db_thread, self.sender.nudge)
         self.sender.room_chat_id = config.review.chat_id
         deps = Deps(
-            config, db, self.store, self.texts, self.sender.nudge, self.db_thread, self.incoming, roster=self.roster
+            config, db, self.store, self.texts, self.sender.nudge, self.db_thread, self.incoming, self.roster
         )
         self.application.bot_data[KEY] = deps
         conversations.install(self.application, self.roster.filter, config.review.chat_id)

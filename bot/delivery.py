@@ -43,6 +43,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from bot import rendering
 from bot.dbthread import DbThread
 from bot.texts import Texts
+from bot.wake import wait_either
 from dermvqa.casework import kinds
 from dermvqa.casework.posts import post_state
 from dermvqa.casework.review import case_detail
@@ -196,10 +197,7 @@ class OutboxSender:
             if busy:
                 continue
             self._wake.clear()
-            waiters = [asyncio.create_task(self._wake.wait()), asyncio.create_task(stop.wait())]
-            await asyncio.wait(waiters, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED)
-            for task in waiters:
-                task.cancel()
+            await wait_either(stop, self._wake, self.poll_seconds)
 
     async def deliver_due(self) -> int:
         """One pass over the due rows, each send recorded as it succeeds; returns how many were handled."""

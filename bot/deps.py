@@ -31,12 +31,10 @@ class Deps:
     nudge: Callable[[], None]  # wake the outbox sender after writing to the outbox
     db_thread: DbThread
     incoming: IncomingRecorder
-    roster: ClinicianRoster | None = None  # the live clinician list (reloaded without a restart)
+    roster: ClinicianRoster  # the live clinician list (reloaded without a restart)
 
     def is_clinician(self, user_id: int | None) -> bool:
-        if self.roster is not None:
-            return self.roster.is_clinician(user_id)
-        return user_id is not None and user_id in self.config.review.clinician_ids
+        return self.roster.is_clinician(user_id)
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a blocking core function (a database transaction) on the bot's database thread."""

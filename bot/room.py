@@ -19,7 +19,8 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.deps import Deps, deps
-from bot.roster import ClinicianRoster, wait_either
+from bot.roster import ClinicianRoster
+from bot.wake import wait_either
 from dermvqa.casework.review_room import lock_room, strangers, too_many_members
 
 logger = logging.getLogger(__name__)
@@ -27,13 +28,9 @@ logger = logging.getLogger(__name__)
 PRESENT = {ChatMember.MEMBER, ChatMember.ADMINISTRATOR, ChatMember.OWNER, ChatMember.RESTRICTED}
 
 
-def _clinicians(d: Deps) -> frozenset[int]:
-    return d.roster.ids if d.roster is not None else frozenset(d.config.review.clinician_ids)
-
-
 async def _lock_for(d: Deps, chat_id: int, reason: str) -> bool:
     """Lock the room (the clinicians are warned through the outbox); True when it was not locked yet."""
-    if not await d.call(lock_room, d.db, chat_id, reason, _clinicians(d)):
+    if not await d.call(lock_room, d.db, chat_id, reason, d.roster.ids):
         return False
     logger.warning("review group locked: %s", reason)
     d.nudge()
@@ -44,7 +41,7 @@ async def members_joined(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     """The service message "X joined" in the review group."""
     d = deps(context)
     joined = [user.id for user in update.effective_message.new_chat_members or ()]
-    others = strangers(joined, _clinicians(d), context.bot.id)
+    others = strangers(joined, d.roster.ids, context.bot.id)
     if others:
         await _lock_for(d, update.effective_chat.id, f"user {others[0]} (not a clinician) joined the group")
 
@@ -55,7 +52,7 @@ async def member_changed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     change = update.chat_member
     member = change.new_chat_member
     present = member.status in PRESENT and (member.status != ChatMember.RESTRICTED or member.is_member)
-    if present and strangers([member.user.id], _clinicians(d), context.bot.id):
+    if present and strangers([member.user.id], d.roster.ids, context.bot.id):
         await _lock_for(d, change.chat.id, f"user {member.user.id} (not a clinician) joined the group")
 
 
@@ -67,7 +64,7 @@ class RoomGuard:
         self.every_seconds = every_seconds
         self._wake = asyncio.Event()
 
-    def recheck(self, _roster: ClinicianRoster | None = None) -> None:
+    def recheck(self) -> None:
         """Count again now (the clinician list changed)."""
         self._wake.set()
 

@@ -18,18 +18,11 @@ from pathlib import Path
 
 from telegram.ext import filters
 
+from bot.wake import wait_either
 from dermvqa.config import Config, load_config
 from dermvqa.errors import DermError
 
 logger = logging.getLogger(__name__)
-
-
-async def wait_either(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:
-    """Sleep until ``stop`` or ``wake`` is set, or ``timeout`` seconds pass."""
-    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
-    _, pending = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    for waiter in pending:
-        waiter.cancel()
 
 
 class ClinicianRoster:

@@ -95,10 +95,13 @@ class SafeLogFilter(logging.Filter):
 
 
 def secrets_from_environment() -> list[str]:
-    """The values of the service's secret variables (token, webhook secret, data keys) that are set."""
-    from dermvqa.config import DATA_KEY_ENVS, SERVICE_SECRET_ENVS
+    """The values of the service's secret variables that are set: the token, the webhook secret, the data
+    keys and the model server's API key (the default variable; one named otherwise in [model] api_key_env
+    is read only by the drafter, which never logs it)."""
+    from dermvqa.config import DATA_KEY_ENVS, SERVICE_SECRET_ENVS, ModelConfig
 
-    values = [os.environ.get(name, "").strip() for name in (*SERVICE_SECRET_ENVS, *DATA_KEY_ENVS)]
+    names = (*SERVICE_SECRET_ENVS, *DATA_KEY_ENVS, ModelConfig().api_key_env)
+    values = [os.environ.get(name, "").strip() for name in names]
     return [v for v in values if v]
 
 

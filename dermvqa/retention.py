@@ -70,22 +70,6 @@ def cutoffs(now: dt.datetime, config: RetentionConfig) -> Cutoffs:
     )
 
 
-def case_reached_at(state: CaseState | str, values: dict[str, dt.datetime | None]) -> dt.datetime | None:
-    """When a case reached ``state``, from its timestamp columns (``updated_at`` when the state's own
-    column is empty); None for a state that is never purged."""
-    state = CaseState(state)
-    if state not in PURGED_STATES:
-        return None
-    column = PURGED_STATES[state][1]
-    return values.get(column) or values.get("updated_at")
-
-
-def case_is_due(state: CaseState | str, values: dict[str, dt.datetime | None], limits: Cutoffs) -> bool:
-    """Whether a case in ``state`` with these timestamp columns is due for purging."""
-    state = CaseState(state)
-    return state in PURGED_STATES and is_due(case_reached_at(state, values), limits.cases[state])
-
-
 @dataclass
 class PurgeReport:
     """What one purge did (or, dry, would do): counts only, never ids or words."""

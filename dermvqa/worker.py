@@ -192,9 +192,6 @@ class Worker:
 
         return self._db("reading the model registry", read)
 
-    def wanted_spec(self) -> ModelSpec:
-        return self._wanted()[0]
-
     def ensure_model(self) -> Drafter:
         """Load the wanted model if it is not the one in memory.
 

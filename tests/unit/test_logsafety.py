@@ -119,3 +119,12 @@ def test_verbose_logging_keeps_telegram_debug_lines_out(capsys):
     err = capsys.readouterr().err
     assert PATIENT_WORDS not in err
     assert "batch of 3" in err
+
+
+def test_the_model_servers_api_key_is_masked_too(monkeypatch, capsys):
+    from dermvqa.logsafety import configure_logging
+
+    monkeypatch.setenv("DERMBOT_OPENAI_API_KEY", "sk-VERYSECRETKEY123")
+    configure_logging(logging.INFO)
+    logging.getLogger("dermvqa.drafting").warning("server refused key sk-VERYSECRETKEY123")
+    assert "VERYSECRETKEY" not in capsys.readouterr().err
