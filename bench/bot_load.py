@@ -1,27 +1,34 @@
-"""Benchmark: N patients press Submit at once; how fast is each one acknowledged?
+"""Benchmark: patients press Submit at once; how fast is each one acknowledged, and at what cost?
 
-    python bench/bot_load.py [--patients 200] [--rate 1000] [--encryption on|off|both] [--rounds 3]
+    python bench/bot_load.py [--variant both|project|bare] [--patients 200,50] [--rounds 3]
+                             [--rate 1000] [--encryption on|off|both] [--no-worker] [--profile DIR]
 
-Processes as deployed: the bot is the real ``dermbot bot`` process and a worker process drafts
-with the scripted drafter (no model, ``bench/stub_worker.py``), both on one SQLite file; this
-process plays Telegram (the fake Bot API server, over HTTP) and the patients. Every patient first
-consents and sends a photo and a description (not timed); then all press Submit together.
+Two bots, as processes: ``project`` is the real ``dermbot bot`` with a worker process drafting with
+the scripted drafter (no model, ``bench/stub_worker.py``), both on one SQLite file; ``bare`` is
+``bench/bare_bot.py``, a bare python-telegram-bot bot built with the same builder settings
+(``bot/builder.py``: rate limiter, connection pool, concurrent chats) that answers the press and sends
+one acknowledgement, with no database: the framework's floor. This process plays Telegram (the fake
+Bot API server, over HTTP) and the patients. Every patient first consents and sends a photo and a
+description (not timed; the bot's follow-up messages are let settle); then all press Submit together.
 
 Timed: from each Submit press being queued at the server to that patient's acknowledgement being
-recorded there (a thread stamps every sent message as it appears, every 2 ms). ``--rate`` is the
-bot's AIORateLimiter overall limit in messages per second: Telegram allows about 30, which bounds
-real latency for a crowd; the goal (p95 under 1 s, nothing lost) is for the bot's own work.
+recorded there (a thread stamps every sent message as it appears, every 2 ms). Also: the bot's CPU
+time while the Submits are handled (per Submit), and the Bot API calls made meanwhile, per Submit.
+``--rate`` is the bot's AIORateLimiter overall limit in messages per second: Telegram allows about
+30, which bounds real latency for a crowd; here it is set high to measure the bot's own work.
 
-Drafting throughput: from the first Submit press until the clinician (chat 900) has been sent the
-review post with the draft of every case (the worker drafts, the bot's outbox delivers), in drafts/s.
+The default (``--variant both``) runs ``--rounds`` rounds; in each, for every crowd size, both bots,
+alternating which goes first (cancels order effects), each on fresh files and a fresh fake server; it
+reports per bot and size the pooled latencies (p50/p95/max) and mean CPU, and the ratios project/bare
+as ``"ratios": {"200": {"p95": ..., "cpu_per_submit": ...}, "50": {...}}`` (goal: within 1.5), with the
+lost and duplicated acknowledgements over all runs (must be 0). ``--variant project|bare`` runs one.
 
-``--encryption``: ``on`` (the default) runs the service as deployed, SQLCipher database and encrypted
-photos; ``off`` runs ``bench/plain_bot.py`` (the same BotService, database and photo store opened with
-``encrypt=False``) and ``stub_worker.py --plain``; ``both`` runs ``--rounds`` rounds of each, alternating
-(on, off, then off, on, ...: cancels order effects), each round on fresh files and a fresh fake server,
-and reports per mode (latencies pooled over rounds, CPU and drafts/s as means per round) and the
-ratios on/off (> 1: encryption is slower or costs more CPU; drafts/s < 1: fewer with encryption).
-After each run the files at rest are checked: plain SQLite and JPEG files exactly in the off mode.
+``--encryption both`` (the project only): ``--rounds`` rounds with encryption at rest on (as deployed)
+and off (``bench/plain_bot.py`` and ``stub_worker.py --plain``), alternating, and the ratios on/off;
+after each run the files at rest are checked: plain SQLite and JPEG files exactly in the off mode.
+
+``--profile DIR`` (one run): a py-spy profile of the bot (GIL-holding samples) while the Submits are
+handled, as collapsed stacks (needs ``pip install py-spy``).
 
 Prints one JSON line.
 """
@@ -120,6 +127,20 @@ class Inbox(threading.Thread):
             time.sleep(0.01)
         return found
 
+    def settle(self, quiet: float = 0.5, timeout: float = 60.0) -> None:
+        """Wait until the bot has sent nothing for ``quiet`` seconds (what setup owes is out: the
+        timed window measures Submit alone)."""
+        deadline = time.monotonic() + timeout
+        last, since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            with self.lock:
+                seen = self.seen
+            if seen != last:
+                last, since = seen, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                return
+            time.sleep(0.02)
+
     def review_posts(self, chat: int, cases: int, timeout: float) -> dict[int, float]:
         """When each case's review post with a draft was first sent to ``chat``, by case number (up to
         ``cases`` of them, or what arrived before ``timeout``)."""
@@ -142,6 +163,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def start_profile(pid: int, folder: Path, name: str) -> subprocess.Popen:
+    """A py-spy sampling profile of the bot while Submits are handled (``--profile``), as collapsed
+    stacks in ``folder`` (py-spy must be installed: ``pip install py-spy``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / f"{name}-{time.strftime('%H%M%S')}.txt"
+    spy = subprocess.Popen(
+        ["py-spy", "record", "--pid", str(pid), "--rate", "250", "--format", "raw", "--gil", "-o", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(0.3)  # attached before the first press
+    return spy
+
+
 def write_config(folder: Path, server: FakeTelegramServer, rate: float, chats: int, pool: int) -> Path:
     path = folder / "config.toml"
     path.write_text(
@@ -149,7 +184,7 @@ def write_config(folder: Path, server: FakeTelegramServer, rate: float, chats: i
         f'[telegram]\nbase_url = "{server.base_url}"\nbase_file_url = "{server.base_file_url}"\n'
         f"poll_timeout_s = 1\nrate_overall_per_second = {rate}\nrate_group_per_minute = 100000.0\n"
         f"concurrent_chats = {chats}\nconnection_pool_size = {pool}\n"
-        f"[review]\nclinician_ids = [{CLINICIAN}]\n[bot]\noutbox_poll_seconds = 0.05\n"
+        f"[review]\nclinician_ids = [{CLINICIAN}]\n"
         "[worker]\npoll_seconds = 0.05\nbatch_size = 8\n",
         encoding="utf-8",
     )
@@ -176,6 +211,8 @@ def run(
     with_worker: bool = True,
     encrypted: bool = True,
     keep_latencies: bool = False,
+    variant: str = "project",
+    profile: Path | None = None,
 ) -> dict:
     with tempfile.TemporaryDirectory(prefix="dermbot-load-") as tmp, FakeTelegramServer() as server:
         folder = Path(tmp)
@@ -187,7 +224,9 @@ def run(
         env = {**os.environ, "DERMBOT_TELEGRAM_TOKEN": server.token}
         logs = (folder / "bot.log").open("w")
         bot_command = ["-m", "bot.cli", "--config", str(config), "bot"]
-        if not encrypted:
+        if variant == "bare":
+            bot_command, with_worker = [str(ROOT / "bench" / "bare_bot.py"), str(config)], False
+        elif not encrypted:
             bot_command = [str(ROOT / "bench" / "plain_bot.py"), str(config)]
         bot = subprocess.Popen(
             [sys.executable, *bot_command],
@@ -221,10 +260,13 @@ def run(
                 server.send_photo(user, photo())
                 server.send_text(user, f"Itchy rash number {user} on the forearm for two weeks.")
             saved = inbox.wait(users, "Description saved", 120)
+            inbox.settle()  # e.g. the first intake question after each description
 
             pids = {name: process.pid for name, process in processes.items()}
             pids["telegram_and_patients"] = os.getpid()
             cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            spy = start_profile(bot.pid, profile, f"{variant}-{patients}") if profile else None
+            calls_before = server.calls
             pressed: dict[int, float] = {}
             start = time.perf_counter()
             for user in users:
@@ -232,6 +274,10 @@ def run(
                 pressed[user] = time.perf_counter()
             acks = inbox.wait(users, "Your case number is #", 300, require_all=False)
             cpu = {name: round(cpu_seconds(pid) - cpu_before[name], 2) for name, pid in pids.items()}
+            calls = server.calls - calls_before
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(30)
             if not acks:
                 raise TimeoutError("no patient was acknowledged")
             wall = max(t for t, _ in acks.values()) - start
@@ -251,19 +297,27 @@ def run(
             for process in processes.values():
                 process.wait(60)
             logs.close()
+            log_text = (folder / "bot.log").read_text(errors="replace")
+            stopped = re.search(r"stopping: (\d+) submit transactions", log_text)
             if failed:  # throwaway data: show why
                 tail = (folder / "bot.log").read_text(errors="replace").splitlines()[-40:]
                 print("bot_load: the bot's and worker's log, last lines:", *tail, sep="\n", file=sys.stderr)
-        db = open_database(url, key=load_data_key(), encrypt=encrypted)
-        with db.read() as session:
-            submitted = session.scalar(select(func.count()).select_from(Case).where(Case.submitted_at.is_not(None)))
-        db.dispose()
-        check_at_rest(folder, encrypted)
+        if variant == "bare":  # no database: what was acknowledged is what was submitted
+            submitted = len(acks)
+        else:
+            db = open_database(url, key=load_data_key(), encrypt=encrypted)
+            with db.read() as session:
+                submitted = session.scalar(select(func.count()).select_from(Case).where(Case.submitted_at.is_not(None)))
+            db.dispose()
+            check_at_rest(folder, encrypted)
     result = {
         "bench": "bot_load",
+        "variant": variant,
         "patients": patients,
         "encryption": "on" if encrypted else "off",
-        "processes": ("dermbot bot" if encrypted else "bench/plain_bot.py")
+        "processes": (
+            "bench/bare_bot.py" if variant == "bare" else "dermbot bot" if encrypted else "bench/plain_bot.py"
+        )
         + (" + stub worker" if with_worker else "")
         + ", SQLite, fake Bot API over HTTP",
         "rate_limit_per_s": rate,
@@ -279,6 +333,11 @@ def run(
         "max_s": round(latencies[-1], 4),
         "goal_p95_s": 1.0,
         "cpu_s_during_submits": cpu,
+        "bot_cpu_ms_per_submit": round(1000 * cpu["bot"] / patients, 2),
+        # Bot API calls per Submit while the Submits were handled (review posts included, with a worker)
+        # the bot's group commits of Submits (one per press without them); None for the bare bot
+        "submit_transactions": int(stopped.group(1)) if stopped else None,
+        "calls_per_submit": {method: round(n / patients, 2) for method, n in sorted(calls.items())},
     }
     if with_worker:
         drafted_wall = max(drafts.values(), default=start) - start
@@ -341,9 +400,78 @@ def compare(patients: int, rate: float, chats: int, pool: int, with_worker: bool
     }
 
 
+def compare_variants(sizes: list[int], rate: float, chats: int, pool: int, with_worker: bool, rounds: int) -> dict:
+    """``rounds`` rounds; in each, for every crowd size, the project and the bare bot, alternating which
+    goes first (cancels order effects); per variant and size the pooled latencies and the mean CPU."""
+    variants = ("project", "bare")
+    runs: list[dict] = []
+    for r in range(rounds):
+        for size in sizes:
+            for variant in variants if r % 2 == 0 else reversed(variants):
+                runs.append(run(size, rate, chats, pool, with_worker, keep_latencies=True, variant=variant))
+    figures: dict[str, dict[str, dict]] = {v: {} for v in variants}
+    for variant in variants:
+        for size in sizes:
+            mine = [one for one in runs if one["variant"] == variant and one["patients"] == size]
+            pooled = [t for one in mine for t in one["latencies_s"]]
+            figures[variant][str(size)] = {
+                "ack_p50_s": round(percentile(pooled, 0.5), 4),
+                "ack_p95_s": round(percentile(pooled, 0.95), 4),
+                "ack_max_s": round(max(pooled), 4),
+                "bot_cpu_s": round(statistics.fmean(one["cpu_s_during_submits"]["bot"] for one in mine), 3),
+                "cpu_ms_per_submit": round(statistics.fmean(one["bot_cpu_ms_per_submit"] for one in mine), 2),
+            }
+            if variant == "project" and with_worker:
+                figures[variant][str(size)]["drafts_per_s"] = round(
+                    statistics.fmean(one["drafts_per_s"] for one in mine), 2
+                )
+    ratios = {
+        str(size): {
+            "p95": round(figures["project"][str(size)]["ack_p95_s"] / figures["bare"][str(size)]["ack_p95_s"], 3),
+            "p50": round(figures["project"][str(size)]["ack_p50_s"] / figures["bare"][str(size)]["ack_p50_s"], 3),
+            "cpu_per_submit": round(
+                figures["project"][str(size)]["cpu_ms_per_submit"] / figures["bare"][str(size)]["cpu_ms_per_submit"], 3
+            ),
+        }
+        for size in sizes
+    }
+    lost = sum(one["patients"] - min(one["acks"], one["cases_submitted"]) for one in runs)
+    if with_worker:
+        lost += sum(one["patients"] - one["drafts"] for one in runs if one["variant"] == "project")
+    for one in runs:
+        one.pop("latencies_s")
+    return {
+        "bench": "bot_load_variants",
+        "rounds": rounds,
+        "sizes": sizes,
+        "order": [f"{one['variant']}@{one['patients']}" for one in runs],
+        "rate_limit_per_s": rate,
+        "concurrent_chats": chats,
+        "connection_pool_size": pool,
+        "project_worker": "stub (scripted drafter)" if with_worker else "none",
+        **figures,
+        "ratios": ratios,
+        "goal_ratio": 1.5,
+        "lost": lost,
+        "duplicated": sum(one["duplicate_acks"] for one in runs),
+        "runs": [
+            {k: one[k] for k in ("variant", "patients", "acks", "cases_submitted", "p95_s", "bot_cpu_ms_per_submit")}
+            for one in runs
+        ],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--patients", type=int, default=200)
+    parser.add_argument(
+        "--patients", default="200,50", help="crowd sizes, comma-separated (one size: a single run per variant)"
+    )
+    parser.add_argument(
+        "--variant",
+        choices=("project", "bare", "both"),
+        default="both",
+        help="the bot (project), the framework's floor (bench/bare_bot.py), or both alternating (the default)",
+    )
     parser.add_argument("--rate", type=float, default=1000.0, help="AIORateLimiter overall messages/s")
     parser.add_argument("--concurrent-chats", type=int, default=16, help="[telegram] concurrent_chats")
     parser.add_argument("--pool", type=int, default=8, help="[telegram] connection_pool_size")
@@ -354,14 +482,19 @@ def main() -> None:
         default="on",
         help="at rest: on (as deployed), off (bench/plain_bot.py), or both alternating",
     )
-    parser.add_argument("--rounds", type=int, default=3, help="with --encryption both: rounds per mode")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per variant (or per encryption mode)")
+    parser.add_argument("--profile", type=Path, help="one run: py-spy profile of the bot during the Submits, to DIR")
     args = parser.parse_args()
     use_ephemeral_key()  # throwaway data; the bot and worker processes inherit the key
-    sizes = (args.patients, args.rate, args.concurrent_chats, args.pool, not args.no_worker)
-    if args.encryption == "both":
-        print(json.dumps(compare(*sizes, rounds=args.rounds)))
+    crowds = [int(n) for n in args.patients.split(",") if n.strip()]
+    settings = (args.rate, args.concurrent_chats, args.pool, not args.no_worker)
+    if args.encryption == "both":  # the project only, encryption on against off
+        print(json.dumps(compare(crowds[0], *settings, rounds=args.rounds)))
+    elif args.variant == "both":
+        print(json.dumps(compare_variants(crowds, *settings, rounds=args.rounds)))
     else:
-        print(json.dumps(run(*sizes, encrypted=args.encryption == "on")))
+        one = run(crowds[0], *settings, encrypted=args.encryption == "on", variant=args.variant, profile=args.profile)
+        print(json.dumps(one))
 
 
 if __name__ == "__main__":

@@ -13,15 +13,14 @@ import importlib.util
 import logging
 import os
 import traceback
-from collections import Counter
-from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
 from telegram import BotCommand, Update
-from telegram.ext import AIORateLimiter, Application, BaseUpdateProcessor, ContextTypes
+from telegram.ext import Application, ContextTypes
 
 from bot import conversations
+from bot.builder import application_builder
 from bot.dbthread import DbThread
 from bot.delivery import OutboxSender
 from bot.deps import KEY, Deps
@@ -29,6 +28,7 @@ from bot.incoming import IncomingRecorder
 from bot.replies import reply
 from bot.room import RoomGuard
 from bot.roster import ClinicianRoster
+from bot.submissions import SubmitBatcher
 from bot.texts import Texts
 from bot.watchdog import Watchdog
 from bot.webhook import GUARDED_LOGGERS, WebhookLogGuard, WebhookSettings, read_secret, refusal_reason, webhook_settings
@@ -49,46 +49,6 @@ PATIENT_COMMANDS = [
     BotCommand("delete", "Delete all your data"),
     BotCommand("help", "Help"),
 ]
-
-
-class PerChatUpdateProcessor(BaseUpdateProcessor):
-    """Concurrent across chats, in order within a chat (a description is saved before Submit).
-
-    An update waits for its chat's turn *before* taking one of the ``max_concurrent_updates`` slots:
-    one chat's flood of queued updates holds a single slot and cannot make other chats wait (PTB's
-    default takes the slot first, so 60 queued files of one patient held all 16: bench/flood.py).
-    """
-
-    def __init__(self, max_concurrent_updates: int) -> None:
-        super().__init__(max_concurrent_updates)
-        self._slots = asyncio.Semaphore(max_concurrent_updates)
-        self._locks: dict[int, asyncio.Lock] = {}
-        self._users: Counter[int] = Counter()  # updates holding or waiting for each chat's lock
-
-    async def process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        await self.do_process_update(update, coroutine)  # slots are taken below, after the chat's lock
-
-    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        chat = update.effective_chat if isinstance(update, Update) else None
-        if chat is None:
-            async with self._slots:
-                await coroutine
-            return
-        lock = self._locks.setdefault(chat.id, asyncio.Lock())
-        self._users[chat.id] += 1
-        try:
-            async with lock, self._slots:
-                await coroutine
-        finally:
-            self._users[chat.id] -= 1
-            if not self._users[chat.id]:  # nobody else waits: forget the chat's lock
-                del self._users[chat.id], self._locks[chat.id]
-
-    async def initialize(self) -> None:
-        pass
-
-    async def shutdown(self) -> None:
-        pass
 
 
 async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -132,25 +92,8 @@ class BotService:
         self.db = db
         self.store = store or ImageStore(config.storage_dir, load_data_key(config))
         tg = config.telegram
-        limiter = AIORateLimiter(
-            overall_max_rate=tg.rate_overall_per_second,
-            overall_time_period=1,
-            group_max_rate=tg.rate_group_per_minute,
-            group_time_period=60,
-            max_retries=0,
-        )
         self.application = (
-            Application.builder()
-            .token(token)
-            .base_url(tg.base_url)
-            .base_file_url(tg.base_file_url)
-            .rate_limiter(limiter)
-            .connection_pool_size(tg.connection_pool_size)
-            .pool_timeout(60.0)  # wait for a free connection rather than fail under a burst
-            .concurrent_updates(PerChatUpdateProcessor(tg.concurrent_chats))
-            .post_init(self._post_init)
-            .post_shutdown(self._post_shutdown)
-            .build()
+            application_builder(token, tg).post_init(self._post_init).post_shutdown(self._post_shutdown).build()
         )
         self.texts = Texts.from_config(config.bot, config.intake, config.retention)
         self.db_thread = DbThread()
@@ -169,9 +112,18 @@ class BotService:
         self.watchdog = Watchdog(db, config.review.alert_after, self.db_thread, self.sender.nudge)
         self.sender.room_chat_id = config.review.chat_id
         deps = Deps(
-            config, db, self.store, self.texts, self.sender.nudge, self.db_thread, self.incoming, self.roster
+            config,
+            db,
+            self.store,
+            self.texts,
+            self.sender.nudge,
+            self.sender.deliver_now,
+            self.db_thread,
+            self.incoming,
+            self.roster,
+            SubmitBatcher(self.db_thread, db, config.intake, config.worker.max_attempts),
         )
-        self.application.bot_data[KEY] = deps
+        self.application.bot_data[KEY] = self.deps = deps
         conversations.install(self.application, self.roster.filter, config.review.chat_id)
         review = config.review
         self.room_guard = (
@@ -210,6 +162,11 @@ class BotService:
 
     async def _post_shutdown(self, application: Application) -> None:
         self._stop.set()
+        logger.info(
+            "stopping: %d submit transactions, %d delivery records written since start",
+            self.deps.submissions.transactions,
+            self.sender.progress.commits,
+        )
         for task in (self._sender_task, self._incoming_task, *self._side_tasks):
             if task is not None:
                 await task
@@ -247,9 +204,7 @@ class BotService:
     def webhook_settings(self) -> WebhookSettings:
         """The listener's settings, with the secret read (or drawn) once per service."""
         if importlib.util.find_spec("tornado") is None:  # python-telegram-bot's webhook server needs it
-            raise ConfigError(
-                "[telegram] mode = \"webhook\" needs the webhooks extra: pip install 'dermbot[webhooks]'"
-            )
+            raise ConfigError("[telegram] mode = \"webhook\" needs the webhooks extra: pip install 'dermbot[webhooks]'")
         if self._webhook is None:
             self._webhook = webhook_settings(self.config.telegram, read_secret(os.environ))
         return self._webhook

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 
 from bot.keys_cli import add_commands as add_keys_commands
 from bot.logsetup import configure_logging
+from bot.report_cli import add_commands as add_report_commands
 from bot.retention_cli import add_commands as add_retention_commands
 from bot.room_cli import add_commands as add_room_commands
 from dermvqa.config import WEBHOOK_SECRET_ENV, Config, load_config, read_token
@@ -153,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_room_commands(sub, parents)  # room status|ack
     add_retention_commands(sub, parents)  # retention status|purge [--dry-run]
     add_keys_commands(sub, parents)  # keys new|rotate
+    add_report_commands(sub, parents)  # report --since DATE --out DIR
     return parser
 
 

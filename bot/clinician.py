@@ -1,5 +1,6 @@
 """Clinician handlers: the review buttons, Edit and Reject with their text, and the commands
-``/queue``, ``/case ID``, ``/stats``.
+``/queue``, ``/case ID``, ``/stats [PERIOD]`` (figures and a chart) and ``/templates`` (canned replies,
+offered as buttons when Edit asks for the text).
 
 Every action is authorised here (the user id must be in ``[review] clinician_ids``); anyone else
 is told "not authorised", the attempt is logged, and nothing changes. The unfinished Edit/Reject
@@ -11,22 +12,30 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import re
+from typing import Any
 
 from telegram import Message, MessageEntity, Update
 from telegram.constants import ChatType
 from telegram.ext import ApplicationHandlerStop, ContextTypes, ConversationHandler
 
+from bot.console_view import console_text, template_list_text, template_offer_parts
 from bot.deps import Deps, deps
 from bot.rendering import prompt_part, queue_text, stats_text
 from bot.replies import best_effort, reply, reply_parts
 from bot.telegram_limits import CALLBACK_ANSWER_LIMIT, truncate
-from dermvqa.casework import review
+from dermvqa.casework import review, templates
 from dermvqa.casework.alerts import load_attention
+from dermvqa.casework.console import load_rows
 from dermvqa.casework.posts import PostRef
 from dermvqa.casework.review import Decision
 from dermvqa.casework.review_room import room_state
+from dermvqa.errors import UsageError
+from dermvqa.metrics.period import parse_stats_period
+from dermvqa.metrics.review_figures import console_figures
 from dermvqa.storage.models import utcnow
 from dermvqa.storage.outbox import REVIEW_REQUEST, add_message
+from dermvqa.triage import flag_label
 
 logger = logging.getLogger(__name__)
 
@@ -72,10 +81,22 @@ def _lost_message(decision: Decision) -> str:
         return f"Case #{decision.case_id} has a newer draft; use the newest post."
     if decision.reason == "empty":
         return f"The answer to case #{decision.case_id} would be empty, so nothing was sent. Use Edit to write one."
+    if decision.reason == "safety_check":
+        return SAFETY_CHECK_ALERT
+    if decision.reason == "checked":
+        return f"This post of case #{decision.case_id} was a safety check that is over; use the newest post."
+    if decision.reason == "confirm_urgent":
+        return f"Case #{decision.case_id} is urgent: confirm in the message below that you checked the urgent advice."
     who = f" by clinician {decision.last_actor}" if decision.last_actor else ""
     state = decision.state.value if decision.state else "changed"
     return f"Already handled{who}: case #{decision.case_id} is now {state}. Nothing was changed."
 
+
+SAFETY_CHECK_ALERT = (
+    "Safety check: this was a planted faulty draft. Nothing was sent to the patient. The post now says what "
+    "was wrong, and the real draft is posted again for review."
+)
+URGENT_CONFIRM = "uok"  # rv:uok:<case>:<draft>:<review post message id>, under the urgent-advice question
 
 _UNRECORDED_RETRIES, _UNRECORDED_WAIT = 40, 0.1  # a post's send is recorded milliseconds after it goes out
 
@@ -107,6 +128,8 @@ async def review_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> R
     """
     d = deps(context)
     query = update.callback_query
+    if (query.data or "").startswith(f"rv:{URGENT_CONFIRM}:"):
+        return await _urgent_confirmed(update, context)
     try:
         _, action_code, case_text, draft_text = (query.data or "").split(":")
         action, case_id, draft_id = ACTIONS[action_code], int(case_text), int(draft_text) or None
@@ -124,6 +147,8 @@ async def review_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> R
         decision = await _decide(
             d, review.approve, d.db, case_id, draft_id or 0, user.id, clinician_name=_name(update), post=post
         )
+        if decision.reason == "confirm_urgent":
+            await _ask_urgent_confirmation(context, d, chat.id, case_id, draft_id, post)
         return await _answer(update, d, decision, f"Approved: the answer to case #{case_id} is on its way.")
     if action == review.REGENERATE:
         decision = await _decide(
@@ -144,14 +169,60 @@ async def review_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> R
         return ConversationHandler.END
     started = await _decide(d, review.begin_session, d.db, user.id, chat.id, case_id, draft_id, action, post=post)
     if not started.ok:
+        if started.reason == "safety_check":
+            return await _answer(update, d, started, "")
         state = started.state.value if started.state else "gone"
         refusal = f"Case #{case_id} is {state}: nothing to {action}." if started.reason == "handled" else None
         await best_effort(query.answer(refusal or _lost_message(started), show_alert=True), "answering a button")
         return ConversationHandler.END
     await best_effort(query.answer(), "answering a button")
     prompt = d.texts.edit_prompt(case_id) if action == review.EDIT else d.texts.reject_prompt(case_id)
-    await _ask_for_text(update, context, prompt, d.texts.text_placeholder(action, case_id))
+    offer = await _template_offer(d, user.id, case_id) if action == review.EDIT else []
+    await _ask_for_text(update, context, prompt, d.texts.text_placeholder(action, case_id), offer)
     return ReviewState.AWAITING_TEXT
+
+
+async def _ask_urgent_confirmation(
+    context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int, case_id: int, draft_id: int | None, post: PostRef
+) -> None:
+    """A red-flag case: show the urgent advice the answer will start with; only its button approves."""
+    detail = await d.call(review.case_detail, d.db, case_id)
+    labels = [flag_label(f) for f in (detail.urgent_reasons if detail else ())] or ["a sign that needs urgent care"]
+    text = (
+        f"Case #{case_id} is URGENT ({', '.join(labels)}). The patient's answer will start with this advice:\n\n"
+        f"{d.texts.urgent_advice(labels)}\n\nCheck that the draft fits it; nothing is sent until you confirm."
+    )
+    data = f"rv:{URGENT_CONFIRM}:{case_id}:{draft_id or 0}:{post.message_id}"
+    await reply(context, chat_id, text, [[["I checked the urgent advice: approve", data]]], case_id=case_id)
+
+
+async def _urgent_confirmed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | None:
+    """rv:uok:<case>:<draft>:<post>: the explicit confirmation that approves a red-flag case. The
+    review post it names is checked like a pressed one; a second press finds the case handled."""
+    d = deps(context)
+    query = update.callback_query
+    try:
+        _, _, case_text, draft_text, post_text = (query.data or "").split(":")
+        case_id, draft_id, message_id = int(case_text), int(draft_text), int(post_text)
+    except ValueError:
+        await best_effort(query.answer("Unknown button."), "answering a button")
+        return None
+    if await _refuse_stranger(update, context, "button urgent confirm"):
+        return ConversationHandler.END
+    user, chat = update.effective_user, update.effective_chat
+    decision = await _decide(
+        d,
+        review.approve,
+        d.db,
+        case_id,
+        draft_id,
+        user.id,
+        clinician_name=_name(update),
+        post=PostRef(chat.id, message_id),
+        urgent_checked=True,
+    )
+    await best_effort(query.edit_message_reply_markup(None), "removing used buttons")
+    return await _answer(update, d, decision, f"Approved: the answer to case #{case_id} is on its way.")
 
 
 async def _answer(update: Update, d: Deps, decision: Decision, success: str) -> int:
@@ -160,12 +231,21 @@ async def _answer(update: Update, d: Deps, decision: Decision, success: str) -> 
         d.nudge()
         await best_effort(query.answer(success), "answering a button")
     else:
+        if decision.reason == "safety_check":  # the planted post is closed and the real draft posted again
+            d.nudge()
         await best_effort(query.answer(_lost_message(decision), show_alert=True), "answering a button")
     return ConversationHandler.END
 
 
-async def _ask_for_text(update: Update, context: ContextTypes.DEFAULT_TYPE, text: str, placeholder: str) -> None:
+async def _ask_for_text(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    text: str,
+    placeholder: str,
+    extra: list[dict[str, Any]] | None = None,
+) -> None:
     """Ask the clinician for a text with a selective ForceReply; in a group the prompt names them.
+    ``extra``: parts sent right after the prompt (the clinician's templates as buttons).
 
     A bot in privacy mode (Telegram's default in groups) receives only commands and replies to its
     own messages, so in a group the clinician's text must be a reply to this prompt: the mention
@@ -173,7 +253,7 @@ async def _ask_for_text(update: Update, context: ContextTypes.DEFAULT_TYPE, text
     """
     user, chat = update.effective_user, update.effective_chat
     mention = None if chat.type == ChatType.PRIVATE else (user.id, _name(update))
-    await reply_parts(context, chat.id, [prompt_part(text, placeholder, mention)])
+    await reply_parts(context, chat.id, [prompt_part(text, placeholder, mention), *(extra or [])])
 
 
 def answers_prompt(message: Message, bot_id: int, user_id: int) -> bool:
@@ -210,8 +290,14 @@ async def receive_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Re
         placeholder = d.texts.text_placeholder(session.action, session.case_id)
         await _ask_for_text(update, context, d.texts.again_prompt(session.case_id, empty=True), placeholder)
         return ReviewState.AWAITING_TEXT
+    await _show_preview(context, d, chat.id, session)
+    return ReviewState.AWAITING_CONFIRM
+
+
+async def _show_preview(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int, session: review.SessionView) -> None:
+    """The confirm step: what the patient will receive (Edit) or the reason and the kind template (Reject)."""
     if session.action == review.EDIT:
-        preview = d.texts.answer(session.case_id, session.proposed_text)
+        preview = d.texts.answer(session.case_id, session.proposed_text, session.urgent_flags)
         buttons = [
             [[d.texts.send_edit_button, "ed:send"], [d.texts.change_edit_button, "ed:change"]],
             [[d.texts.cancel_edit_button, "ed:cancel"]],
@@ -223,8 +309,7 @@ async def receive_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Re
         header = (
             f"Reject case #{session.case_id}; reason recorded: {session.proposed_text}\nThe patient will receive:\n\n"
         )
-    await reply(context, chat.id, header + preview, buttons, case_id=session.case_id)  # erased with the case
-    return ReviewState.AWAITING_CONFIRM
+    await reply(context, chat_id, header + preview, buttons, case_id=session.case_id)  # erased with the case
 
 
 async def confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> ReviewState | int | None:
@@ -242,7 +327,8 @@ async def confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> ReviewS
     if query.data == "ed:change":
         await best_effort(query.answer(), "answering a button")
         placeholder = d.texts.text_placeholder(session.action, session.case_id)
-        await _ask_for_text(update, context, d.texts.again_prompt(session.case_id), placeholder)
+        offer = await _template_offer(d, user.id, session.case_id) if session.action == review.EDIT else []
+        await _ask_for_text(update, context, d.texts.again_prompt(session.case_id), placeholder, offer)
         return ReviewState.AWAITING_TEXT
     await d.call(review.end_session, d.db, user.id, chat.id)
     if query.data == "ed:cancel":
@@ -257,6 +343,7 @@ async def confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> ReviewS
             user.id,
             final_text=session.proposed_text,
             clinician_name=_name(update),
+            urgent_checked=True,  # the preview the clinician confirmed starts with the urgent advice
         )
         done = f"Sent: your edited answer to case #{session.case_id} is on its way."
     else:
@@ -293,7 +380,8 @@ async def resume(update: Update, context: ContextTypes.DEFAULT_TYPE) -> ReviewSt
         await reply(
             context,
             update.effective_chat.id,
-            "Clinician commands: /queue (waiting cases), /case ID (show a case), /stats. "
+            "Clinician commands: /queue (waiting cases), /case ID (show a case), /stats [PERIOD], "
+            "/templates (your canned replies). "
             "Use the buttons under a case to approve, edit, regenerate or reject it.",
         )
     return ConversationHandler.END
@@ -357,5 +445,103 @@ async def stats_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     d = deps(context)
     if await _refuse_stranger(update, context, "/stats") or await _refuse_elsewhere(update, context):
         return
+    chat_id = update.effective_chat.id
+    try:
+        period = parse_stats_period(context.args or [], utcnow())
+    except UsageError as exc:
+        await reply(context, chat_id, str(exc))
+        return
     numbers = await d.call(review.stats, d.db, alert_after=d.config.review.alert_after)
-    await reply(context, update.effective_chat.id, stats_text(numbers))
+    reviews, cases = await d.call(load_rows, d.db, period.since, period.until)
+    # edit distances and the chart are CPU work: off the database thread, which every handler shares
+    figures = await asyncio.to_thread(console_figures, reviews, cases, since=period.since, until=period.until)
+    await reply(context, chat_id, console_text(stats_text(numbers), figures, period))
+    chart = await asyncio.to_thread(_console_chart, figures)
+    caption = f"Decisions and times to answer, {period.label()}"
+    await best_effort(context.bot.send_photo(chat_id, photo=chart, caption=caption), "sending the stats chart")
+
+
+def _console_chart(figures) -> bytes:
+    from dermvqa.charts import console_chart  # matplotlib loads on the first /stats, not at the bot's start
+
+    return console_chart(figures)
+
+
+# -- canned replies ----------------------------------------------------------------------------
+
+# /templates [add|remove|list] [NAME] [TEXT...]: the text may span lines (it keeps them)
+_TEMPLATES_COMMAND = re.compile(
+    r"^/templates(?:@\w+)?(?:\s+(?P<op>\S+))?(?:\s+(?P<name>\S+))?(?:\s+(?P<text>.*?))?\s*$", re.S
+)
+TEMPLATES_USAGE = (
+    "Usage: /templates (list yours), /templates add NAME TEXT (add, or replace NAME's text), "
+    "/templates remove NAME. Placeholders: {case} (the case number), {date} (today, YYYY-MM-DD). "
+    "When you press Edit under a case, your templates are offered as buttons."
+)
+
+
+async def _template_offer(d: Deps, clinician_id: int, case_id: int) -> list[dict[str, Any]]:
+    return template_offer_parts(await d.call(templates.list_templates, d.db, clinician_id), case_id)
+
+
+async def templates_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/templates, /templates add NAME TEXT..., /templates remove NAME (the text keeps its line breaks)."""
+    d = deps(context)
+    if await _refuse_stranger(update, context, "/templates") or await _refuse_elsewhere(update, context):
+        return
+    user, chat_id = update.effective_user, update.effective_chat.id
+    match = _TEMPLATES_COMMAND.match(update.effective_message.text or "")
+    op, name, text = (match.group("op"), match.group("name"), match.group("text")) if match else ("?", None, None)
+    if op is None or (op.lower() == "list" and name is None):
+        await reply(context, chat_id, template_list_text(await d.call(templates.list_templates, d.db, user.id)))
+        return
+    op, text = op.lower(), text or ""
+    try:
+        if op == "add" and name and text.strip():
+            saved, new = await d.call(templates.save_template, d.db, user.id, name, text)
+            done = "added" if new else "replaced"
+            await reply(context, chat_id, f"Template {saved.name} {done}. It is offered when you press Edit.")
+            return
+        if op == "remove" and name and not text.strip():
+            removed = await d.call(templates.remove_template, d.db, user.id, name)
+            await reply(context, chat_id, f"Template {name} removed." if removed else f"You have no template {name}.")
+            return
+    except UsageError as exc:
+        await reply(context, chat_id, f"Not saved: {exc}.")
+        return
+    await reply(context, chat_id, TEMPLATES_USAGE)
+
+
+async def template_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> ReviewState | int | None:
+    """tp:<template id> under an Edit prompt: the template, filled in for the case, goes to the confirm
+    step exactly as if the clinician had typed it."""
+    d = deps(context)
+    query = update.callback_query
+    if await _refuse_stranger(update, context, "template"):
+        return ConversationHandler.END
+    try:
+        template_id = int((query.data or "").split(":")[1])
+    except (IndexError, ValueError):
+        await best_effort(query.answer("Unknown button."), "answering a button")
+        return None
+    user, chat = update.effective_user, update.effective_chat
+    session = await d.call(review.current_session, d.db, user.id, chat.id)
+    if session is None or session.action != review.EDIT:
+        await best_effort(query.answer("Nothing to fill in: press Edit under a case first."), "answering a button")
+        return ConversationHandler.END
+    if await _room_locked(d, chat.id):  # locked since the prompt: show nothing more here
+        await d.call(review.end_session, d.db, user.id, chat.id)
+        await best_effort(query.answer(), "answering a button")
+        await reply(context, chat.id, "This group is locked, so nothing was shown or changed; use your private chat.")
+        return ConversationHandler.END
+    text = await d.call(templates.filled_template, d.db, user.id, template_id, session.case_id, utcnow().date())
+    if text is None:
+        gone = "That is not one of your templates (or it was removed)."
+        await best_effort(query.answer(gone, show_alert=True), "answering a button")
+        return None
+    await best_effort(query.answer(), "answering a button")
+    session = await d.call(review.propose_text, d.db, user.id, chat.id, text)
+    if session is None:
+        return ConversationHandler.END
+    await _show_preview(context, d, chat.id, session)
+    return ReviewState.AWAITING_CONFIRM

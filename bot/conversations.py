@@ -24,7 +24,7 @@ from telegram.ext import (
 )
 from telegram.warnings import PTBUserWarning
 
-from bot import clinician, patient, room
+from bot import clinician, patient, questions, room
 from bot.clinician import ReviewState
 from bot.incoming import record_incoming
 from bot.patient import PatientState
@@ -44,7 +44,7 @@ def patient_conversation(clinicians: filters.BaseFilter) -> ConversationHandler:
         MessageHandler(private & filters.COMMAND, patient.unknown_command),
     ]
     # Buttons a conversation rebuilt from the database answers (after a restart, or out of turn).
-    stored_buttons = r"^(submit|delete:|consent:|train:|privacy:)"
+    stored_buttons = r"^(submit|delete:|consent:|train:|privacy:|cq:)"
     return ConversationHandler(
         name="patient",
         entry_points=[
@@ -66,6 +66,7 @@ def patient_conversation(clinicians: filters.BaseFilter) -> ConversationHandler:
                 MessageHandler(private & filters.TEXT & ~filters.COMMAND, patient.description),
                 CallbackQueryHandler(patient.submit, pattern=r"^submit$"),
                 CallbackQueryHandler(patient.training_choice, pattern=r"^(train|privacy):"),
+                CallbackQueryHandler(questions.button, pattern=r"^cq:"),  # the closed questions
                 CommandHandler("done", patient.submit, filters=private),
             ],
             PatientState.CONFIRM_DELETE: [
@@ -92,12 +93,17 @@ def review_conversation(clinicians: filters.BaseFilter) -> ConversationHandler:
         entry_points=[
             CallbackQueryHandler(clinician.review_button, pattern=r"^rv:"),
             CallbackQueryHandler(clinician.resume, pattern=r"^ed:"),
+            CallbackQueryHandler(clinician.template_chosen, pattern=r"^tp:"),
             MessageHandler(text, clinician.resume),
         ],
         states={
-            ReviewState.AWAITING_TEXT: [MessageHandler(text, clinician.receive_text)],
+            ReviewState.AWAITING_TEXT: [
+                MessageHandler(text, clinician.receive_text),
+                CallbackQueryHandler(clinician.template_chosen, pattern=r"^tp:"),
+            ],
             ReviewState.AWAITING_CONFIRM: [
                 CallbackQueryHandler(clinician.confirm, pattern=r"^ed:"),
+                CallbackQueryHandler(clinician.template_chosen, pattern=r"^tp:"),
                 MessageHandler(text, clinician.receive_text),
             ],
         },
@@ -125,6 +131,7 @@ def install(application: Application, clinicians: filters.User, review_chat_id: 
         ("queue", clinician.queue_command),
         ("case", clinician.case_command),
         ("stats", clinician.stats_command),
+        ("templates", clinician.templates_command),
     ):
         application.add_handler(CommandHandler(command, callback), group=0)
     if review_chat_id:  # who comes into the review group (see bot/room.py)

@@ -19,12 +19,13 @@ permanent. Every call goes through the Application's ``AIORateLimiter``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import functools
 import io
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,7 +47,7 @@ from bot.texts import Texts
 from bot.wake import wait_either
 from dermvqa.casework import kinds
 from dermvqa.casework.posts import post_state
-from dermvqa.casework.review import case_detail
+from dermvqa.casework.review import post_detail
 from dermvqa.casework.review_room import room_state
 from dermvqa.storage import delivery as store_rows
 from dermvqa.storage.database import Database
@@ -172,6 +173,7 @@ class OutboxSender:
         backoff_max: float = 300.0,
         concurrency: int = 64,
         db_thread: DbThread | None = None,
+        direct_window: float = 0.025,
     ) -> None:
         self.bot, self.db, self.store, self.texts = bot, db, store, texts
         self.recipients = list(recipients)  # replaced when the clinician list is reloaded
@@ -182,10 +184,66 @@ class OutboxSender:
         self._wake = asyncio.Event()
         self._limit = asyncio.Semaphore(concurrency)
         self.progress = ProgressLog(self.call, db, max_attempts)
+        # Direct deliveries (acknowledgements) record in a wider window: nobody waits on these
+        # commits, so a burst's sends share a few transactions.
+        self.direct_progress = ProgressLog(self.call, db, max_attempts, window=direct_window)
+        self._direct: set[asyncio.Task] = set()
+        # Chats being written to (by a pass or by deliver_now): a chat is taken before any await (one
+        # event loop: checking and taking is atomic) and released once its records are committed.
+        # A pass's read of what is due cannot show a released row as pending: reads and records run
+        # in order on the one database thread, and the read's result resumes the pass first.
+        self._busy_chats: Counter[int] = Counter()
 
     def nudge(self) -> None:
         """Something was just written to the outbox: deliver it now rather than at the next poll."""
         self._wake.set()
+
+    async def deliver_now(self, rows: Sequence[OutboxRow]) -> None:
+        """Deliver rows just committed for one chat (a Submit's acknowledgement) without waiting for
+        a pass: no read of the outbox, the send and its record as any other. Returns once the first
+        send is answered: the caller's concurrency slot bounds the requests in flight, as in any bot
+        (more requests waiting for the connection pool cost CPU in httpcore), and the record is
+        committed afterwards, many acknowledgements to one transaction (``direct_window``). The
+        chat stays taken until then. When that chat is already being written to, the next pass
+        delivers them instead, in order."""
+        rows = [row for row in rows if row.chat_id is not None]
+        if not rows:
+            return
+        chat = rows[0].chat_id
+        if any(row.chat_id != chat for row in rows) or self._busy_chats[chat]:
+            self.nudge()
+            return
+        self._claim(chat)  # before any await: a pass must not take them too
+        sent = asyncio.Event()
+        task = asyncio.create_task(self._deliver_direct(chat, rows, sent), name="outbox-direct")
+        self._direct.add(task)
+        task.add_done_callback(self._direct.discard)
+        await sent.wait()
+
+    async def _deliver_direct(self, chat: int, rows: list[OutboxRow], sent: asyncio.Event) -> None:
+        try:
+            outcomes = await self._deliver_chat(rows, limited=False, log=self.direct_progress, sent=sent)
+        except Exception:
+            logger.exception("outbox: direct delivery failed; the next pass retries")
+            outcomes = []
+        finally:
+            sent.set()
+            self._release(chat)
+        if len(outcomes) < len(rows) or not all(outcome.done for outcome in outcomes):
+            self.nudge()  # what is left (a retry, a later row) goes with the passes
+
+    async def drain(self) -> None:
+        """Wait for direct deliveries still recording (before the database thread closes)."""
+        if self._direct:
+            await asyncio.gather(*self._direct, return_exceptions=True)
+
+    def _claim(self, chat: int) -> None:
+        self._busy_chats[chat] += 1
+
+    def _release(self, chat: int) -> None:
+        self._busy_chats[chat] -= 1
+        if not self._busy_chats[chat]:
+            del self._busy_chats[chat]
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -198,33 +256,50 @@ class OutboxSender:
                 continue
             self._wake.clear()
             await wait_either(stop, self._wake, self.poll_seconds)
+        await self.drain()
 
     async def deliver_due(self) -> int:
         """One pass over the due rows, each send recorded as it succeeds; returns how many were handled."""
         rows = await self.call(store_rows.due, self.db, utcnow())
+        # Nothing for a chat being written to: it may be that very row (sent directly), and a chat's
+        # messages go in order.
+        rows = [row for row in rows if not (row.chat_id is not None and self._busy_chats[row.chat_id])]
+
         if not rows:
             return 0
-        for row in rows:
-            if row.chat_id is None:
-                await self.call(store_rows.fan_out, self.db, row.id, self.recipients)
         by_chat: dict[int, list[OutboxRow]] = defaultdict(list)
         for row in rows:
             if row.chat_id is not None:
                 by_chat[row.chat_id].append(row)
-        # Every chat finishes (and records) before the next pass reads what is due, even if one fails.
-        per_chat = await asyncio.gather(
-            *(self._deliver_chat(chat_rows) for chat_rows in by_chat.values()), return_exceptions=True
-        )
+        for chat in by_chat:  # before any await: deliver_now must see them taken
+            self._claim(chat)
+        try:
+            clinicians = [row.id for row in rows if row.chat_id is None]
+            if clinicians:  # copied to each clinician's chat, delivered by the next pass
+                await self.call(store_rows.fan_out_many, self.db, clinicians, self.recipients)
+            # Every chat finishes (and records) before the next pass reads what is due, even if one fails.
+            per_chat = await asyncio.gather(
+                *(self._deliver_chat(chat_rows) for chat_rows in by_chat.values()), return_exceptions=True
+            )
+        finally:
+            for chat in by_chat:
+                self._release(chat)
         for result in per_chat:
             if isinstance(result, BaseException):
                 raise result
         return len(rows)
 
-    async def _deliver_chat(self, rows: list[OutboxRow]) -> list[RowOutcome]:
+    async def _deliver_chat(
+        self,
+        rows: list[OutboxRow],
+        limited: bool = True,
+        log: ProgressLog | None = None,
+        sent: asyncio.Event | None = None,
+    ) -> list[RowOutcome]:
         outcomes = []
-        async with self._limit:
+        async with self._limit if limited else contextlib.nullcontext():
             for row in rows:
-                outcome = await self._deliver(row)
+                outcome = await self._deliver(row, log, sent)
                 outcomes.append(outcome)
                 if not outcome.done and outcome.retry_in is not None:
                     break  # keep this chat's order: later rows wait for this one
@@ -246,7 +321,7 @@ class OutboxSender:
         if "parts" in row.payload:
             return row.payload["parts"]
         if row.kind == kinds.REVIEW_REQUEST:
-            detail = await self.call(case_detail, self.db, row.case_id)
+            detail = await self.call(post_detail, self.db, row.case_id, row.payload)  # a safety check: planted
             parts = rendering.review_post(detail, self.texts) if detail else []
             if parts:  # frozen with the post: its buttons act on this draft only (dermvqa.casework.posts)
                 parts[-1]["draft_id"] = detail.draft_id
@@ -264,13 +339,16 @@ class OutboxSender:
             return rendering.patient_message(row.kind, row.payload, self.texts)
         return rendering.clinician_notice(row.kind, row.payload)
 
-    async def _record(self, outcome: RowOutcome, delivered: list[int]) -> bool:
+    async def _record(self, outcome: RowOutcome, delivered: list[int], log: ProgressLog | None = None) -> bool:
         """Commit what this attempt did so far; False when the row is gone (its case was deleted)."""
         snapshot = dataclasses.replace(outcome, message_ids=list(outcome.message_ids), delivered=delivered)
-        return await self.progress.record(snapshot)
+        return await (log or self.progress).record(snapshot)
 
-    async def _deliver(self, row: OutboxRow) -> RowOutcome:
-        """Deliver one row's remaining parts, recording each as soon as Telegram confirms it.
+    async def _deliver(
+        self, row: OutboxRow, log: ProgressLog | None = None, sent: asyncio.Event | None = None
+    ) -> RowOutcome:
+        """Deliver one row's remaining parts, recording each as soon as Telegram confirms it (in
+        ``log``, the passes' by default); ``sent`` is set once a send is answered, or failed.
 
         The record is committed before the next send, so a crash repeats at most the send in flight.
         """
@@ -278,17 +356,21 @@ class OutboxSender:
         try:
             outcome.parts = await self._render(row)
             for index in range(row.progress, len(outcome.parts)):
-                outcome.message_ids.extend(await self._perform(row.chat_id, outcome.parts[index]))
+                try:
+                    outcome.message_ids.extend(await self._perform(row.chat_id, outcome.parts[index]))
+                finally:
+                    if sent is not None:
+                        sent.set()
                 outcome.progress = index + 1
                 outcome.done = outcome.progress >= len(outcome.parts)
                 outcome.delivered.append(index)
-                if not await self._record(outcome, [index]):
+                if not await self._record(outcome, [index], log):
                     logger.info("outbox %s: deleted meanwhile; nothing more of it is sent", row.id)
                     outcome.done = True
                     return outcome
             if not outcome.done:  # nothing (left) to send
                 outcome.done = True
-                await self._record(outcome, [])
+                await self._record(outcome, [], log)
         except _RecordFailed:
             raise
         except _PostNotYetDelivered:
@@ -309,7 +391,9 @@ class OutboxSender:
             logger.exception("outbox %s (%s) cannot be delivered", row.id, row.kind)
             outcome.error = type(exc).__name__
         if outcome.error is not None:
-            await self._record(outcome, [])
+            await self._record(outcome, [], log)
+        if sent is not None:
+            sent.set()
         return outcome
 
     async def _perform(self, chat_id: int, part: dict[str, Any]) -> list[int]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -12,11 +12,13 @@ from bot.dbthread import DbThread
 from bot.texts import Texts
 from dermvqa.config import Config
 from dermvqa.storage.database import Database
+from dermvqa.storage.delivery import OutboxRow
 from dermvqa.storage.image_store import ImageStore
 
 if TYPE_CHECKING:
     from bot.incoming import IncomingRecorder
     from bot.roster import ClinicianRoster
+    from bot.submissions import SubmitBatcher
 
 T = TypeVar("T")
 KEY = "deps"
@@ -29,9 +31,12 @@ class Deps:
     store: ImageStore
     texts: Texts
     nudge: Callable[[], None]  # wake the outbox sender after writing to the outbox
+    # send outbox rows just committed for one chat now, without waiting for the sender's next pass
+    deliver_now: Callable[[Sequence[OutboxRow]], Awaitable[None]]
     db_thread: DbThread
     incoming: IncomingRecorder
     roster: ClinicianRoster  # the live clinician list (reloaded without a restart)
+    submissions: SubmitBatcher  # Submit presses, group-committed
 
     def is_clinician(self, user_id: int | None) -> bool:
         return self.roster.is_clinician(user_id)

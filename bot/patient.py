@@ -14,6 +14,7 @@ import logging
 from telegram import Message, Update
 from telegram.ext import ApplicationHandlerStop, ContextTypes, ConversationHandler
 
+from bot import questions
 from bot.deps import deps
 from bot.download import fetch_file
 from bot.rendering import status_text
@@ -70,7 +71,7 @@ async def _used(update: Update) -> None:
 # -- consent ------------------------------------------------------------------------------------
 
 
-PATIENT_BUTTONS = ("submit", "delete:", "consent:", "train:", "privacy:")
+PATIENT_BUTTONS = ("submit", "delete:", "consent:", "train:", "privacy:", "cq:")
 
 
 async def refuse_buttons_outside_private(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -182,7 +183,14 @@ async def _take_image(update, context, message: Message, file_id: str, unique_id
         await _reply(update, context, d.texts.download_failed())
         return
     if message.caption:
-        caption = await d.call(intake.add_description, d.db, update.effective_user.id, message.caption, limits)
+        caption = await d.call(
+            intake.add_description,
+            d.db,
+            update.effective_user.id,
+            message.caption,
+            limits,
+            prompt_id=d.config.model.prompt_id,
+        )
         if isinstance(caption, Refusal):
             await _reply(update, context, d.texts.refused(caption.code, caption.limit, caption.detail))
     if message.media_group_id:
@@ -191,6 +199,8 @@ async def _take_image(update, context, message: Message, file_id: str, unique_id
         await _reply(update, context, d.texts.refused(result.code, result.limit, result.detail))
     else:
         await _reply(update, context, d.texts.photo_received(result.photos), _submit_button(context))
+    if message.caption and not isinstance(caption, Refusal):  # a caption is a description too
+        await questions.after_description(update, context)
 
 
 async def _add_photo(update, context, file_id: str, unique_id: str, size: int | None) -> Added | Refusal:
@@ -212,7 +222,14 @@ async def _add_photo(update, context, file_id: str, unique_id: str, size: int | 
     if isinstance(stored, Refusal):
         return stored
     result = await d.call(
-        intake.attach_photo, d.db, update.effective_user.id, stored, limits, file_id=file_id, file_unique_id=unique_id
+        intake.attach_photo,
+        d.db,
+        update.effective_user.id,
+        stored,
+        limits,
+        file_id=file_id,
+        file_unique_id=unique_id,
+        prompt_id=d.config.model.prompt_id,
     )
     if isinstance(result, Refusal):  # the case filled up meanwhile: keep no file no case refers to
         await d.call(intake.discard_photo, d.db, d.store, stored.sha256)
@@ -249,7 +266,12 @@ async def _album_reply(update: Update, context: ContextTypes.DEFAULT_TYPE, group
 async def description(update: Update, context: ContextTypes.DEFAULT_TYPE) -> PatientState:
     d = deps(context)
     result = await d.call(
-        intake.add_description, d.db, update.effective_user.id, update.effective_message.text, d.config.intake
+        intake.add_description,
+        d.db,
+        update.effective_user.id,
+        update.effective_message.text,
+        d.config.intake,
+        prompt_id=d.config.model.prompt_id,
     )
     if isinstance(result, Refusal):
         await _reply(update, context, d.texts.refused(result.code, result.limit, result.detail))
@@ -260,22 +282,27 @@ async def description(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Pat
             d.texts.description_received(result.description_chars, result.photos),
             _submit_button(context),
         )
+        await questions.after_description(update, context)  # the pre-fill or the next closed question
     return PatientState.COLLECTING
 
 
 async def submit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> PatientState:
+    """Submit: the press is answered while its transaction runs (shared with presses arriving at
+    the same time: ``bot.submissions``), and the acknowledgement it wrote is sent at once. The Submit
+    button stays (removing it would cost a crowd one more call per Submit); a second press is told
+    the case is already submitted."""
     d = deps(context)
-    if update.callback_query:
-        await _used(update)
-    result = await d.call(
-        intake.submit, d.db, update.effective_user.id, d.config.intake, max_attempts=d.config.worker.max_attempts
-    )
+    query = update.callback_query
+    answered = asyncio.ensure_future(best_effort(query.answer(), "answering a button")) if query else None
+    result = await d.submissions.submit(update.effective_user.id)  # one transaction, shared with other presses
+    if answered is not None:
+        await answered
     if isinstance(result, Refusal):
         await _reply(update, context, d.texts.refused(result.code, result.limit))
         return PatientState.COLLECTING
-    d.nudge()  # the acknowledgement (and any urgent advice) is in the outbox
-    if update.callback_query:  # stop the button's spinner (the acknowledgement follows at once)
-        await best_effort(update.callback_query.answer(), "answering a button")
+    await d.deliver_now(result.deliver)  # the acknowledgement (and any urgent advice): written, now sent
+    if result.urgent:
+        d.nudge()  # the clinicians' urgent alert goes with the next pass
     logger.info("case %s submitted (urgent=%s, %d photos)", result.case_id, result.urgent, result.photos)
     return PatientState.COLLECTING
 
@@ -370,6 +397,9 @@ async def resume(update: Update, context: ContextTypes.DEFAULT_TYPE) -> PatientS
             return PatientState.COLLECTING
         if data.startswith(("train:", "privacy:")):
             return await training_choice(update, context)
+        if data.startswith("cq:"):
+            await questions.button(update, context)
+            return PatientState.COLLECTING
         await other(update, context)
         return PatientState.COLLECTING
     if message is not None and message.photo:

@@ -29,6 +29,7 @@ from typing import Any
 from bot.telegram_limits import CAPTION_LIMIT, MESSAGE_LIMIT, PLACEHOLDER_LIMIT, cut, fits, truncate, utf16_len
 from bot.texts import Texts
 from dermvqa.casework import kinds
+from dermvqa.casework.canaries import CatchRate
 from dermvqa.casework.posts import PostState
 from dermvqa.casework.review import CaseDetail, QueueItem, Stats
 from dermvqa.casework.watchdog import Attention
@@ -191,6 +192,8 @@ def review_post(detail: CaseDetail, texts: Texts) -> list[Part]:
     if detail.urgent:
         head += " — URGENT: " + ", ".join(flag_label(f) for f in detail.urgent_reasons)
     lines = [head, "", "Patient's description:", detail.description.strip() or "(none)", ""]
+    if detail.answers:  # the structured intake at a glance (skipped and unanswered questions left out)
+        lines[-1:-1] = ["Intake answers: " + " · ".join(detail.answers)]
     if detail.draft_text is not None and detail.state == CaseState.AWAITING_REVIEW:
         lines += [
             f"Draft (model {detail.model_version}, prompt {detail.prompt_id}):",
@@ -268,8 +271,8 @@ def patient_message(kind: str, payload: dict[str, Any], texts: Texts) -> list[Pa
         return text_parts(texts.case_received(case_id, bool(payload.get("urgent"))))
     if kind == kinds.URGENT_ADVICE:
         return text_parts(texts.urgent_advice(list(payload.get("flags", []))))
-    if kind == kinds.ANSWER:
-        return text_parts(texts.answer(case_id, payload["text"]))
+    if kind == kinds.ANSWER:  # a red-flag case's answer starts with the urgent advice
+        return text_parts(texts.answer(case_id, payload["text"], payload.get("urgent_flags") or ()))
     if kind == kinds.REJECTED:
         return text_parts(texts.rejected(case_id))
     if kind == kinds.WITHDRAWN:
@@ -356,4 +359,18 @@ def stats_text(s: Stats) -> str:
     extra = attention_lines(s.attention) if s.attention is not None else []
     if s.attention is not None and not extra:
         extra = ["Nothing waits longer than the alert limit; no message failed for good."]
-    return "\n".join([text, *extra])
+    return "\n".join([text, *extra, *safety_lines(s.safety)])
+
+
+# -- safety checks (planted drafts, [review] canary_rate) ------------------------------------------
+
+
+def safety_lines(rate: CatchRate | None) -> list[str]:
+    """The catch rate of planted drafts, as one line (none when nothing was ever planted)."""
+    if rate is None or not rate.planted:
+        return []
+    share = f"{100 * rate.rate:.0f}%" if rate.rate is not None else "n/a"
+    return [
+        f"Safety checks (planted faulty drafts): {rate.planted} planted, {rate.caught} caught, {rate.missed} "
+        f"approved unedited (nothing sent); catch rate {share}; {rate.pending} waiting, {rate.superseded} superseded"
+    ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import ClassVar
@@ -191,6 +191,49 @@ class Texts:
 
     submit_button = "Submit"
 
+    # -- the structured intake (bot/questions.py): short questions after the description ----------
+
+    prefill_correct_button = "✓ Correct"
+    prefill_change_button = "Change"
+    skip_button = "Skip"
+    done_button = "Done"
+    change_answer_button = "Change an answer"
+    checked_mark = "✓ "
+
+    def prefill_found(self, lines: list[str]) -> str:
+        found = "\n".join(lines)
+        return f"From your description:\n{found}\n\nIs this correct? (You can press Submit at any time.)"
+
+    def question(self, number: int, total: int, question: str, multi: bool, suggested: str = "") -> str:
+        text = f"Question {number} of {total}: {question}"
+        if multi:
+            text += "\nChoose all that apply, then press Done."
+        if suggested:
+            text += f"\nFrom your description: {suggested}."
+        return text + "\nSkip it if you are not sure."
+
+    def answers_summary(self, lines: list[str]) -> str:
+        return "Your answers:\n" + "\n".join(lines) + "\n\nPress Submit when ready, or change an answer."
+
+    skipped_answer = "skipped"
+    unanswered = "not answered"
+
+    def pick_answer(self) -> str:
+        return "Which answer do you want to change?"
+
+    def question_old(self) -> str:
+        return "That question was already answered or replaced by a newer one, so nothing was changed."
+
+    def question_closed_case(self) -> str:
+        return (
+            "That question belongs to a case that was already submitted (or is closed), so nothing was changed. "
+            "Send photos and a description to start a new case."
+        )
+
+    def too_many_choices(self, limit: int) -> str:
+        """A button's pop-up note (at most 200 characters)."""
+        return f"At most {limit} choices here: remove one first."
+
     def too_fast(self) -> str:
         return (
             "You are sending messages very fast, so I am skipping some of them; I'll read again in a minute. "
@@ -222,6 +265,8 @@ class Texts:
             "no_photo": "Please send at least one photo of the skin problem before submitting.",
             "no_description": "Please describe the problem in a message before submitting.",
             "nothing": "There is nothing to submit yet. Send photos and a description first.",
+            "already_submitted": f"Case #{limit} is already submitted: the answer will come here. "
+            "To start a new case, send new photos and a description.",
             "changed": "That case changed meanwhile; please check /status.",
         }
         return messages.get(code, "That did not work; please try again.")
@@ -242,8 +287,10 @@ class Texts:
             "go to an emergency department or call your local emergency number. Do not wait for our answer."
         )
 
-    def answer(self, case_id: int, text: str) -> str:
-        return f"Answer to your case #{case_id}:\n\n{text.strip()}\n\n{self.disclaimer.strip()}"
+    def answer(self, case_id: int, text: str, urgent_flags: Sequence[str] = ()) -> str:
+        """The answer; for a case with red flags it starts with the urgent advice, whatever the text says."""
+        urgent = f"{self.urgent_advice(list(urgent_flags))}\n\n" if urgent_flags else ""
+        return f"Answer to your case #{case_id}:\n\n{urgent}{text.strip()}\n\n{self.disclaimer.strip()}"
 
     def rejected(self, case_id: int) -> str:
         return (

@@ -1,10 +1,12 @@
-"""``dermvqa``: the research command line (evaluate, baseline, predict, make-tiny-model).
+"""``dermvqa``: the research command line (evaluate, baseline, predict, make-tiny-model, closed questions).
 
 Examples::
 
     dermvqa evaluate ../shared/data/dermavqa/iiyi/valid_ht.json pred.json \\
         --userinfo ../shared/data/dermavqa/iiyi/df_userinfo.csv --weights userinfo --json
     dermvqa baseline
+    dermvqa predict-closed --split valid --out closed.json
+    dermvqa evaluate-closed ../shared/data/magic2025/valid_cvqa.json closed.json
 
 Exit status: 0 done; 1 some drafts failed (``predict``); 2 bad arguments, data file or path; 3 the
 model cannot be loaded (``dermvqa.errors.EXIT_CODES``). Each error is one line on stderr.
@@ -195,7 +197,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--input", required=True, type=Path, help="encounter JSON (e.g. iiyi/valid_ht.json)")
     p.add_argument("--images", type=Path, help="folder with IMG_<ENCOUNTER>_<N>.* files")
     p.add_argument("--output", required=True, type=Path)
-    p.add_argument("--prompt", type=int, choices=(1, 2), default=1)
+    p.add_argument("--prompt", type=int, choices=(1, 2, 3), default=1)
     p.add_argument("--batch-size", type=positive_int, default=4)
     p.add_argument("--lang", choices=("en", "zh", "es"), default="en")
     p.add_argument("--device", default="cpu")
@@ -211,15 +213,12 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_predict)
 
 
-def cmd_predict(args: argparse.Namespace) -> int:
+def _model_config(args: argparse.Namespace, **extra: object) -> tuple[str, object]:
+    """The revision and the model settings a predicting command's arguments ask for."""
     import dataclasses
 
     from dermvqa.config import ModelConfig
-    from dermvqa.data.challenge import load_encounters, write_predictions
-    from dermvqa.drafting.factory import ModelSpec, create_drafter
-    from dermvqa.predict import PredictOptions, check_images, predict
 
-    writable_file(args.output, "--output")
     revision = args.revision or ("2025-06-21" if args.backend == "moondream" else "main")
     model = dataclasses.replace(
         ModelConfig(),
@@ -227,11 +226,21 @@ def cmd_predict(args: argparse.Namespace) -> int:
         name=args.model,
         revision=revision,
         device=args.device,
-        dtype=args.dtype,
         max_new_tokens=args.max_new_tokens,
-        prompt_id=args.prompt,
         **({"api_base": args.api_base} if args.api_base else {}),
+        **extra,
     )
+    return revision, model
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+
+    from dermvqa.data.challenge import load_encounters, write_predictions
+    from dermvqa.drafting.factory import ModelSpec, create_drafter
+    from dermvqa.predict import PredictOptions, check_images, predict
+
+    writable_file(args.output, "--output")
+    revision, model = _model_config(args, dtype=args.dtype, prompt_id=args.prompt)
     encounters = load_encounters(args.input)
     options = PredictOptions(
         prompt_id=args.prompt, batch_size=args.batch_size, lang=args.lang, missing_images=args.missing_images
@@ -278,6 +287,84 @@ def cmd_make_tiny_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_evaluate_closed(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate-closed", help="score closed-question answers (MEDIQA-MAGIC 2025) against gold")
+    p.add_argument("references", type=Path, help="gold file, e.g. magic2025/valid_cvqa.json")
+    p.add_argument("predictions", type=Path, help="a file of the same shape (one object per encounter)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.set_defaults(func=cmd_evaluate_closed)
+
+
+def cmd_evaluate_closed(args: argparse.Namespace) -> int:
+    from dermvqa.closedqa.files import load_closed_file
+    from dermvqa.closedqa.questions import load_families
+    from dermvqa.closedqa.scorer import score, score_table
+
+    result = score(load_closed_file(args.references), load_closed_file(args.predictions))
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(score_table(result, {family.id: family.name for family in load_families()}))
+    return 0
+
+
+def _add_predict_closed(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict-closed", help="answer the closed questions from the text (and photos, with --model)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--split", choices=("valid", "train"), help="a MEDIQA-MAGIC 2025 split from ../shared")
+    source.add_argument("--input", type=Path, help="a DermaVQA queries file (e.g. iiyi/valid_ht.json)")
+    p.add_argument("--images", type=Path, help="folder with IMG_<ENCOUNTER>_<N>.* files (needs --model)")
+    p.add_argument("--model", help="drafting VLM asked the families the text leaves open (needs --images)")
+    p.add_argument("--backend", choices=("hf", "moondream", "openai"), default="hf")
+    p.add_argument("--revision", default=None, help="model revision (default: main; moondream2: 2025-06-21)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--api-base", help="openai backend: the server's /v1 URL")
+    p.add_argument("--max-new-tokens", type=positive_int, default=16)
+    p.add_argument(
+        "--fallback",
+        choices=("majority", "not-mentioned"),
+        default="majority",
+        help="families nothing answered: the train split's most frequent option (default, scores best) or none",
+    )
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(func=cmd_predict_closed)
+
+
+def cmd_predict_closed(args: argparse.Namespace) -> int:
+
+    from dermvqa.closedqa.files import shipped_majority, write_closed_file
+    from dermvqa.closedqa.prediction import ClosedPredictOptions, predict_closed, split_encounters
+    from dermvqa.data.challenge import load_encounters
+
+    if (args.images is None) != (args.model is None):
+        raise UsageError("--images and --model go together (the model is asked about the photos)")
+    if args.images is not None and not args.images.is_dir():
+        raise UsageError(f"--images {args.images}: no such folder")
+    writable_file(args.out, "--out")
+    encounters = split_encounters(args.split) if args.split else load_encounters(args.input)
+    drafter = None
+    if args.model:
+        from dermvqa.drafting.factory import ModelSpec, create_drafter
+
+        revision, model = _model_config(args)
+        drafter = create_drafter(ModelSpec(args.backend, args.model, revision), model)
+    try:
+        report = predict_closed(
+            encounters, shipped_majority(), ClosedPredictOptions(fallback=args.fallback), args.images, drafter
+        )
+    finally:
+        if drafter is not None:
+            drafter.close()
+    write_closed_file(args.out, report.objects)
+    print(
+        f"wrote {len(report.objects)} encounters to {args.out}: {report.from_text} families from the text, "
+        f"{report.from_model} from the model ({report.unparsed} unreadable replies, {report.failed} failed), "
+        f"{report.defaulted} by --fallback {args.fallback}",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dermvqa", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -286,6 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_baseline(sub)
     _add_predict(sub)
     _add_make_tiny_model(sub)
+    _add_evaluate_closed(sub)
+    _add_predict_closed(sub)
     return parser
 
 

@@ -128,7 +128,7 @@ class ModelConfig:
     device: str = field(default="cpu", metadata=_rule(_is_device, "cpu, auto, mps, cuda or cuda:N"))
     # auto: float32 on CPU (bfloat16 measured ~6x slower on our CPUs), bfloat16 on CUDA.
     dtype: str = field(default="auto", metadata=_one_of("auto", "float32", "bfloat16", "float16"))
-    prompt_id: int = field(default=1, metadata=_one_of(1, 2))
+    prompt_id: int = field(default=1, metadata=_one_of(1, 2, 3))
     max_new_tokens: int = field(default=200, metadata=_between(1, 4096))
     do_sample: bool = False
     temperature: float = field(default=0.7, metadata=_between(0.0, 5.0))
@@ -220,6 +220,10 @@ class ReviewConfig:
     # in a non-final state (queued, drafting, awaiting review, approved) and about a message that failed
     # for good. Fractions allowed (tests use 0.01).
     alert_after_minutes: float = field(default=60.0, metadata=_at_least(0.001))
+    # Safety checks against automation bias: the share of review posts (0 to 1) that show a planted
+    # faulty draft instead of the model's (dermvqa/casework/canaries.json). Approving one unedited
+    # sends nothing and tells the clinician; urgent cases are never planted on. 0 = off.
+    canary_rate: float = field(default=0.0, metadata=_between(0.0, 1.0))
 
     @property
     def alert_after(self) -> dt.timedelta:

@@ -39,15 +39,19 @@ from typing import TypeVar
 
 from sqlalchemy.exc import OperationalError
 
+from dermvqa.casework.questionnaire import answer_lines
+from dermvqa.casework.safety_checks import Planter
 from dermvqa.config import Config
 from dermvqa.drafting.base import Drafter, DraftOutcome, DraftRequest
 from dermvqa.drafting.factory import ModelSpec
 from dermvqa.drafting.images import load_image
 from dermvqa.drafting.lora_serving import unload_adapter
 from dermvqa.errors import DraftingError, ImageError, ModelLoadError, ServingUnavailableError
+from dermvqa.prompts import query_with_answers
 from dermvqa.queue import jobs as queue
 from dermvqa.queue.retry import RetryPolicy, db_retry_delay, describe
 from dermvqa.states import CaseState
+from dermvqa.storage.case_answers import chosen_answers
 from dermvqa.storage.cases import DraftInput, load_draft_inputs
 from dermvqa.storage.database import Database
 from dermvqa.storage.drafts import save_draft, save_failure
@@ -154,6 +158,7 @@ class Worker:
             config.worker.max_attempts, config.worker.backoff_base_seconds, config.worker.backoff_max_seconds
         )
         self.stats = WorkerStats()
+        self.planter = Planter(config.review.canary_rate)  # safety checks: planted drafts (README)
         self.drafter: Drafter | None = None
         self.spec: ModelSpec | None = None
         self.exit_process = exit_process
@@ -285,7 +290,10 @@ class Worker:
                 raise ImageError(f"photo {position} of {len(case.image_hashes)}: {exc}") from None
         if not images:
             raise ImageError("the case has no photo")
-        return DraftRequest(key=str(job.id), images=images, query=case.description, prompt_id=case.prompt_id)
+        # A template that uses the structured intake (prompt 3) gets the answers listed after the text.
+        answers = answer_lines(chosen_answers(case.closed_qa))
+        query = query_with_answers(case.prompt_id, case.description, answers)
+        return DraftRequest(key=str(job.id), images=images, query=query, prompt_id=case.prompt_id)
 
     def run_once(self) -> int:
         """Claim and draft one batch; returns how many jobs it handled (0 when the queue is empty)."""
@@ -409,6 +417,7 @@ class Worker:
                 prompt_id=case.prompt_id,
                 queue_seconds=queued,
                 now=self.clock(),
+                plant=self.planter,
             )
             self._in_hand.pop(job.id, None)
             if saved.saved:

@@ -27,10 +27,13 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from dermvqa.casework.questionnaire import answer_lines
 from dermvqa.config import Config
 from dermvqa.data.challenge import load_encounters
 from dermvqa.data.image_files import resolve_images
+from dermvqa.prompts import query_with_answers
 from dermvqa.states import RunStatus
+from dermvqa.storage.case_answers import chosen_answers
 from dermvqa.storage.database import Database
 from dermvqa.storage.image_store import ImageStore
 from dermvqa.storage.keys import load_data_key
@@ -114,7 +117,10 @@ def approved_cases(session: Session, store: ImageStore, *, until: dt.datetime | 
                 key=f"case:{case.id}",
                 image_paths=tuple(store.photo(h) for h in hashes),  # read and decrypted on demand
                 image_hashes=tuple(hashes),
-                query=case.description or "",
+                # As the worker drafts it: a template that uses the intake answers (3) gets them in the query.
+                query=query_with_answers(
+                    case.prompt_id, case.description or "", answer_lines(chosen_answers(case.closed_qa))
+                ),
                 prompt_id=case.prompt_id,
                 answers=(answer,),
                 source="case",

@@ -41,6 +41,7 @@ from dermvqa.storage.models import (
     OutboxMessage,
     Patient,
     Review,
+    SafetyCheck,
     utcnow,
 )
 from dermvqa.storage.outbox import add_message
@@ -101,7 +102,7 @@ def erase_case_rows(session: Session, case_ids: Sequence[int]) -> None:
     if not case_ids:
         return
     ids = list(case_ids)
-    for model in (ClinicianSession, Review, Draft, Job, CaseImage, OutboxMessage, MessageLog):
+    for model in (SafetyCheck, ClinicianSession, Review, Draft, Job, CaseImage, OutboxMessage, MessageLog):
         session.execute(delete(model).where(model.case_id.in_(ids)))
     session.execute(delete(Case).where(Case.id.in_(ids)))
 

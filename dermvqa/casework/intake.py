@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from dermvqa.queue.jobs import cancel_for_case
 from dermvqa.states import WITHDRAWABLE, CaseState
 from dermvqa.storage.cases import transition
 from dermvqa.storage.database import Database
+from dermvqa.storage.delivery import OutboxRow
 from dermvqa.storage.image_store import ImageStore, StoredImage
 from dermvqa.storage.intake import (
     add_image,
@@ -34,10 +36,10 @@ from dermvqa.storage.intake import (
     give_consent,
     image_count,
     open_case,
-    submit_case,
 )
 from dermvqa.storage.models import Case, Patient, utcnow
 from dermvqa.storage.outbox import add_message
+from dermvqa.storage.submission import OpenCase, Owed, Queueing, load_open_cases, newest_submitted_case, queue_cases
 from dermvqa.triage import red_flags
 
 logger = logging.getLogger(__name__)
@@ -106,6 +108,8 @@ class Submitted:
     urgent: bool
     flags: tuple[str, ...] = ()
     photos: int = 0
+    # the patient's messages the submission wrote (acknowledgement, urgent advice), to send at once
+    deliver: tuple[OutboxRow, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -256,11 +260,13 @@ def attach_photo(
     *,
     file_id: str | None = None,
     file_unique_id: str | None = None,
+    prompt_id: int = 1,
 ) -> Added | Refusal:
-    """Add a stored photo to the patient's open case (opening one if needed), within the limit."""
+    """Add a stored photo to the patient's open case (opening one if needed, drafted later with
+    template ``prompt_id``), within the limit."""
     with db.write() as session:
         patient = _consenting_patient(session, user_id)
-        case = open_case(session, patient.id, language=patient.language)
+        case = open_case(session, patient.id, prompt_id=prompt_id, language=patient.language)
         count = image_count(session, case.id)
         if count >= limits.max_photos:
             return Refusal("too_many_photos", limits.max_photos)
@@ -268,14 +274,17 @@ def attach_photo(
         return Added(case.id, count + 1, len(case.description or ""))
 
 
-def add_description(db: Database, user_id: int, text: str, limits: IntakeConfig) -> Added | Refusal:
-    """Append text to the open case's description, within the configured length."""
+def add_description(
+    db: Database, user_id: int, text: str, limits: IntakeConfig, *, prompt_id: int = 1
+) -> Added | Refusal:
+    """Append text to the open case's description, within the configured length (a new case is
+    drafted later with template ``prompt_id``)."""
     text = text.strip()
     if not text:
         return Refusal("empty")
     with db.write() as session:
         patient = _consenting_patient(session, user_id)
-        case = open_case(session, patient.id, language=patient.language)
+        case = open_case(session, patient.id, prompt_id=prompt_id, language=patient.language)
         combined = f"{case.description}\n{text}" if case.description else text
         if len(combined) > limits.max_description_chars:
             return Refusal("too_long", limits.max_description_chars, detail=str(len(case.description or "")))
@@ -283,43 +292,80 @@ def add_description(db: Database, user_id: int, text: str, limits: IntakeConfig)
         return Added(case.id, image_count(session, case.id), len(combined))
 
 
-def submit(db: Database, user_id: int, limits: IntakeConfig, *, max_attempts: int) -> Submitted | Refusal:
-    """Close the open case: queued with its drafting job, acknowledged, red flags raised, atomically."""
-    with db.write() as session:
-        patient = _consenting_patient(session, user_id)
-        case = collecting_case(session, patient.id)
-        if case is None:
-            return Refusal("nothing")
-        photos = image_count(session, case.id)
-        description = (case.description or "").strip()
-        if photos == 0:
-            return Refusal("no_photo")
-        if not description:
-            return Refusal("no_description")
-        if len(description) < limits.min_description_chars:
-            return Refusal("too_short", limits.min_description_chars)
-        flags = red_flags(description)
-        urgent = bool(flags)
-        labels = [f.label for f in flags]
-        submit_case(session, case.id, urgent=urgent, urgent_reasons=[f.id for f in flags], max_attempts=max_attempts)
-        add_message(
-            session,
+def _nothing_to_submit(connection, patient_id: int) -> Refusal:
+    """A press of Submit with no case being collected: a left-over button of a submitted case says so."""
+    submitted = newest_submitted_case(connection, patient_id)
+    return Refusal("already_submitted", submitted) if submitted is not None else Refusal("nothing")
+
+
+def _check_submission(found: OpenCase, limits: IntakeConfig) -> Refusal | Queueing:
+    """Whether an open case can be submitted (pure); what it owes if so."""
+    description = (found.description or "").strip()
+    if found.photos == 0:
+        return Refusal("no_photo")
+    if not description:
+        return Refusal("no_description")
+    if len(description) < limits.min_description_chars:
+        return Refusal("too_short", limits.min_description_chars)
+    flags = red_flags(description)
+    urgent, labels = bool(flags), [f.label for f in flags]
+    case_id, chat_id = found.case_id, found.chat_id
+    owed = [
+        Owed(
             kinds.CASE_RECEIVED,
-            chat_id=patient.chat_id,
-            case_id=case.id,
-            payload={"case_id": case.id, "urgent": urgent, "photos": photos},
-            dedupe_key=f"{kinds.CASE_RECEIVED}:{case.id}",
+            chat_id,
+            {"case_id": case_id, "urgent": urgent, "photos": found.photos},
+            dedupe_key=f"{kinds.CASE_RECEIVED}:{case_id}",
         )
-        if urgent:
-            add_message(
-                session,
-                kinds.URGENT_ADVICE,
-                chat_id=patient.chat_id,
-                case_id=case.id,
-                payload={"case_id": case.id, "flags": labels},
-            )
-            add_message(session, kinds.URGENT_ALERT, case_id=case.id, payload={"case_id": case.id, "flags": labels})
-        return Submitted(case.id, urgent, tuple(labels), photos)
+    ]
+    if urgent:
+        owed.append(Owed(kinds.URGENT_ADVICE, chat_id, {"case_id": case_id, "flags": labels}))
+        owed.append(Owed(kinds.URGENT_ALERT, None, {"case_id": case_id, "flags": labels}))
+    return Queueing(case_id, urgent, [f.id for f in flags], owed, tuple(labels))
+
+
+def submit_many(
+    db: Database, user_ids: Sequence[int], limits: IntakeConfig, *, max_attempts: int
+) -> list[Submitted | Refusal | PermissionError]:
+    """Close the open case of each user: queued with its drafting job, acknowledged, red flags
+    raised, atomically, in one short Core transaction for all of them (``dermvqa.storage.submission``:
+    a crowd pressing Submit at once waits on this). Results in the order of ``user_ids``; a user
+    without consent gets a PermissionError. ``Submitted.deliver`` holds each patient's messages as
+    written, for the bot to send at once."""
+    results: list[Submitted | Refusal | PermissionError | None] = [None] * len(user_ids)
+    with db.write_core() as connection:
+        found = load_open_cases(connection, user_ids)
+        checked: dict[int, tuple[int, OpenCase, Queueing]] = {}  # by case id: the first press of each
+        for index, user_id in enumerate(user_ids):
+            case = found.get(user_id)
+            if case is None or case.consent_at is None:
+                results[index] = PermissionError("no consent")
+            elif case.case_id is None:
+                results[index] = _nothing_to_submit(connection, case.patient_id)
+            elif case.case_id in checked:  # the same case twice in one batch: the second is told it is done
+                results[index] = Refusal("already_submitted", case.case_id)
+            else:
+                verdict = _check_submission(case, limits)
+                if isinstance(verdict, Refusal):
+                    results[index] = verdict
+                else:
+                    checked[case.case_id] = (index, case, verdict)
+        queued = queue_cases(connection, [q for _, _, q in checked.values()], max_attempts=max_attempts, now=utcnow())
+        for case_id, (index, case, verdict) in checked.items():
+            if case_id not in queued:  # withdrawn or submitted by another process meanwhile
+                results[index] = _nothing_to_submit(connection, case.patient_id)
+                continue
+            deliver = tuple(row for row in queued[case_id] if row.chat_id is not None)
+            results[index] = Submitted(case_id, verdict.urgent, verdict.labels, case.photos, deliver)
+    return [r for r in results if r is not None]
+
+
+def submit(db: Database, user_id: int, limits: IntakeConfig, *, max_attempts: int) -> Submitted | Refusal:
+    """:func:`submit_many` for one user."""
+    (result,) = submit_many(db, [user_id], limits, max_attempts=max_attempts)
+    if isinstance(result, PermissionError):
+        raise result
+    return result
 
 
 def withdraw(db: Database, user_id: int) -> CaseSummary | Refusal:

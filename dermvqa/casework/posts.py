@@ -13,6 +13,10 @@ from dermvqa.storage.delivery import posted_messages, queue_withdrawal
 from dermvqa.storage.models import OutboxMessage
 from dermvqa.storage.outbox import add_message
 
+# A review post's payload key naming the safety check it shows (a planted draft: see
+# dermvqa.casework.safety_checks, which closes such posts itself).
+SAFETY_CHECK = "safety_check"
+
 
 def review_posts(session: Session, case_id: int) -> list[OutboxMessage]:
     """Review posts of a case sent or still on their way (one per recipient and draft)."""
@@ -31,7 +35,8 @@ def review_posts(session: Session, case_id: int) -> list[OutboxMessage]:
 def close_review_posts(session: Session, case_id: int, outcome: str, *, erase: bool = False) -> int:
     """Queue an update of every review post of the case, delivered or still on its way.
 
-    Normally the post's last message is edited (the outcome appended, the buttons removed); the
+    Normally the post's last message is edited (the outcome appended, the buttons removed; posts of a
+    planted draft are left to ``dermvqa.casework.safety_checks``, which says what they were); the
     update names the post, and is applied once the post itself is delivered. With ``erase`` (the
     patient deleted their data) the messages delivered so far are withdrawn instead (and so are the
     clinicians' previews of the case, quoting an edited answer or a reason): deleted, or blanked
@@ -43,6 +48,8 @@ def close_review_posts(session: Session, case_id: int, outcome: str, *, erase: b
         return _withdraw_posts(session, case_id)
     n = 0
     for post in review_posts(session, case_id):
+        if SAFETY_CHECK in (post.payload or {}):  # a planted draft's post: never "approved by" anyone
+            continue
         add_message(
             session,
             kinds.REVIEW_UPDATE,

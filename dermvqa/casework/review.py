@@ -10,23 +10,28 @@ a clinician.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import statistics
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from dermvqa.casework import kinds
+from dermvqa.casework import canaries, kinds, safety_checks
 from dermvqa.casework.alerts import load_attention
 from dermvqa.casework.audit import audit_key_of, record_decision
-from dermvqa.casework.posts import UNRECORDED, PostRef, check_post, close_review_posts
+from dermvqa.casework.canaries import CatchRate
+from dermvqa.casework.posts import SAFETY_CHECK, UNRECORDED, PostRef, check_post, close_review_posts
+from dermvqa.casework.questionnaire import Questionnaire, answer_lines
 from dermvqa.casework.watchdog import Attention
 from dermvqa.queue.jobs import enqueue_draft
 from dermvqa.states import REGENERATABLE, REJECTABLE, REVIEWABLE, CaseState
+from dermvqa.storage.case_answers import chosen_answers
 from dermvqa.storage.cases import transition
 from dermvqa.storage.database import Database
-from dermvqa.storage.models import Case, CaseImage, ClinicianSession, Draft, Patient, Review, utcnow
+from dermvqa.storage.models import Case, CaseImage, ClinicianSession, Draft, Patient, Review, SafetyCheck, utcnow
 from dermvqa.storage.outbox import add_message
+from dermvqa.triage import flag_label
 
 APPROVE, EDIT, REJECT, REGENERATE = "approve", "edit", "reject", "regenerate"
 
@@ -37,8 +42,12 @@ class Decision:
     case_id: int
     action: str
     state: CaseState | None = None  # the case's state now
-    reason: str = ""  # why it did not happen: "outdated", "handled", "missing", "empty", "unrecorded"
+    # why it did not happen: "outdated", "handled", "missing", "empty", "unrecorded"; "safety_check" (the
+    # post showed a planted draft: nothing was sent, the real draft is posted again), "checked" (a
+    # planted post whose check is over), "confirm_urgent" (a red-flag case: approve with urgent_checked)
+    reason: str = ""
     last_actor: int | None = None  # who acted last, when someone was first
+    note: str = ""  # with "safety_check": what was wrong with the planted draft
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,7 @@ class CaseDetail:
     prompt_id: int | None
     failure: str | None
     submitted_at: dt.datetime | None
+    answers: tuple[str, ...] = ()  # the structured intake's answers, "Onset: within weeks" (answered ones only)
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,7 @@ class Stats:
     approved_unedited_share: float | None
     reviews: int
     attention: Attention | None = None  # cases waiting too long, messages failed for good
+    safety: CatchRate | None = None  # planted drafts caught and missed ([review] canary_rate)
 
 
 def latest_draft(session, case_id: int) -> Draft | None:
@@ -94,7 +105,52 @@ def case_detail(db: Database, case_id: int) -> CaseDetail | None:
             prompt_id=draft.prompt_id if draft else None,
             failure=case.failure,
             submitted_at=case.submitted_at,
+            answers=tuple(
+                answer_lines(chosen_answers(case.closed_qa), state=Questionnaire.from_json(case.questionnaire))
+            ),
         )
+
+
+def post_detail(db: Database, case_id: int, payload: dict) -> CaseDetail | None:
+    """What a review post shows: the case, with the planted draft when the post is a safety check.
+
+    A planted post whose check is over (or whose real draft is no longer the newest) shows nothing:
+    None, so a copy still on its way to a clinician is not sent at all.
+    """
+    detail = case_detail(db, case_id)
+    check_id = (payload or {}).get(SAFETY_CHECK)
+    if detail is None or not check_id:
+        return detail
+    with db.read() as session:
+        check = session.get(SafetyCheck, check_id)
+        if check is None or check.outcome != canaries.PENDING or check.draft_id != detail.draft_id:
+            return None
+        planted = check.planted_text
+    if detail.state != CaseState.AWAITING_REVIEW:
+        return None
+    return dataclasses.replace(detail, draft_text=planted)
+
+
+def urgent_labels(session, case_id: int) -> tuple[str, ...]:
+    """The red flags of an urgent case as the patient was told them (empty for a case that is not urgent)."""
+    case = session.get(Case, case_id)
+    if case is None or not case.urgent:
+        return ()
+    return tuple(flag_label(f) for f in case.urgent_reasons or ()) or ("a sign that needs urgent care",)
+
+
+def _on_planted(
+    session, check: SafetyCheck, action: str, clinician_id: int, post: PostRef, now: dt.datetime
+) -> Decision:
+    """A button under a planted draft's post (approve, edit or reject): settle the check, never the case."""
+    case_id = check.case_id
+    state = CaseState(session.scalar(select(Case.state).where(Case.id == case_id)))
+    latest = latest_draft(session, case_id)
+    if state not in REVIEWABLE or latest is None or latest.id != check.draft_id:
+        safety_checks.settle_case(session, case_id, "The case has moved on.", now)  # nothing left to test
+    if safety_checks.resolve(session, check, action, clinician_id, post, now) is None:
+        return Decision(False, case_id, action, state, "checked")
+    return Decision(False, case_id, action, state, "safety_check", note=check.explanation)
 
 
 def _lost(session, case_id: int, action: str) -> Decision:
@@ -136,11 +192,17 @@ def approve(
     final_text: str | None = None,
     clinician_name: str = "",
     post: PostRef | None = None,
+    urgent_checked: bool = False,
 ) -> Decision:
     """Approve the draft (``final_text`` given: the clinician's edit). The answer goes to the outbox.
 
     ``post``: the review post whose button was pressed; it must be a recorded post of this case and
-    draft (checked in the same transaction as the decision).
+    draft (checked in the same transaction as the decision). A post that showed a planted draft
+    never approves: the check is settled instead (``dermvqa.casework.safety_checks``).
+
+    A case with a red flag is approved only with ``urgent_checked`` (the clinician confirmed they
+    checked the urgent advice), else the answer is "confirm_urgent"; its answer always carries the
+    red flags (``payload["urgent_flags"]``), and the patient's message starts with the urgent advice.
     """
     action = APPROVE if final_text is None else EDIT
     now = utcnow()
@@ -149,6 +211,9 @@ def approve(
         refused = _refused_post(session, case_id, draft_id, action, post)
         if refused is not None:
             return refused
+        planted = safety_checks.planted_on(session, case_id, post) if post is not None else None
+        if planted is not None:
+            return _on_planted(session, planted, action, clinician_id, post, now)
         draft = latest_draft(session, case_id)
         if draft is None or draft.id != draft_id:
             state = session.scalar(select(Case.state).where(Case.id == case_id))
@@ -157,6 +222,10 @@ def approve(
         if not text:  # never send a patient an empty answer (the worker never stores an empty draft)
             state = session.scalar(select(Case.state).where(Case.id == case_id))
             return Decision(False, case_id, action, CaseState(state) if state else None, "empty")
+        flags = urgent_labels(session, case_id)
+        state = CaseState(session.scalar(select(Case.state).where(Case.id == case_id)))
+        if flags and not urgent_checked and state in REVIEWABLE:
+            return Decision(False, case_id, action, state, "confirm_urgent")
         if not transition(session, case_id, CaseState.APPROVED, expected=REVIEWABLE, final_text=text, reviewed_at=now):
             return _lost(session, case_id, action)
         session.add(
@@ -176,11 +245,12 @@ def approve(
             kinds.ANSWER,
             chat_id=_patient_chat(session, case_id),
             case_id=case_id,
-            payload={"case_id": case_id, "text": text},
+            payload={"case_id": case_id, "text": text, **({"urgent_flags": list(flags)} if flags else {})},
             dedupe_key=f"{kinds.ANSWER}:{case_id}",
         )
         verb = "approved" if action == APPROVE else "edited and approved"
         close_review_posts(session, case_id, f"{verb} by {clinician_name or clinician_id}")
+        safety_checks.settle_case(session, case_id, "The real draft was decided on meanwhile.", now)
         return Decision(True, case_id, action, CaseState.APPROVED)
 
 
@@ -213,6 +283,7 @@ def reject(db: Database, case_id: int, clinician_id: int, reason: str, *, clinic
             dedupe_key=f"{kinds.REJECTED}:{case_id}",
         )
         close_review_posts(session, case_id, f"rejected by {clinician_name or clinician_id}")
+        safety_checks.settle_case(session, case_id, "The case was rejected meanwhile.", now)
         return Decision(True, case_id, REJECT, CaseState.REJECTED)
 
 
@@ -236,6 +307,9 @@ def regenerate(
         refused = _refused_post(session, case_id, draft_id, REGENERATE, post)
         if refused is not None:
             return refused
+        planted = safety_checks.planted_on(session, case_id, post) if post is not None else None
+        if planted is not None:  # a new draft for a planted post: the case goes on as usual
+            safety_checks.resolve(session, planted, REGENERATE, clinician_id, post, now)
         case = session.get(Case, case_id)
         if case is None:
             return Decision(False, case_id, REGENERATE, reason="missing")
@@ -255,6 +329,7 @@ def regenerate(
         record_decision(session, audit_key, case_id, REGENERATE, clinician_id, now)
         enqueue_draft(session, case_id, priority=10 if case.urgent else 0, max_attempts=max_attempts, now=now)
         close_review_posts(session, case_id, f"new draft requested by {clinician_name or clinician_id}")
+        safety_checks.settle_case(session, case_id, "A new draft was requested.", now)
         return Decision(True, case_id, REGENERATE, CaseState.QUEUED)
 
 
@@ -280,12 +355,16 @@ def begin_session(
     post: PostRef | None = None,
 ) -> Decision:
     """Start an Edit or Reject (ok), or say why not: the case is no longer open for it ("handled", with
-    its state), is gone or the post is a leftover ("missing"), or the post is not recorded yet."""
+    its state), is gone or the post is a leftover ("missing"), or the post is not recorded yet; on a
+    planted draft's post the safety check is settled instead ("safety_check")."""
     allowed = REVIEWABLE if action == EDIT else REJECTABLE
     with db.write() as session:
         refused = _refused_post(session, case_id, draft_id, action, post)
         if refused is not None:
             return refused
+        planted = safety_checks.planted_on(session, case_id, post) if post is not None else None
+        if planted is not None:  # Edit or Reject on a planted draft: caught at once, no text is asked for
+            return _on_planted(session, planted, action, clinician_id, post, utcnow())
         state = session.scalar(select(Case.state).where(Case.id == case_id))
         if state is None:
             return Decision(False, case_id, action, reason="missing")
@@ -314,6 +393,7 @@ class SessionView:
     action: str
     state: str
     proposed_text: str | None
+    urgent_flags: tuple[str, ...] = ()  # the case's red flags: the answer will start with the urgent advice
 
 
 def current_session(db: Database, clinician_id: int, chat_id: int) -> SessionView | None:
@@ -321,7 +401,8 @@ def current_session(db: Database, clinician_id: int, chat_id: int) -> SessionVie
         row = _session_row(session, clinician_id, chat_id)
         if row is None:
             return None
-        return SessionView(row.case_id, row.draft_id, row.action, row.state, row.proposed_text)
+        flags = urgent_labels(session, row.case_id)
+        return SessionView(row.case_id, row.draft_id, row.action, row.state, row.proposed_text, flags)
 
 
 def propose_text(db: Database, clinician_id: int, chat_id: int, text: str) -> SessionView | None:
@@ -330,7 +411,8 @@ def propose_text(db: Database, clinician_id: int, chat_id: int, text: str) -> Se
         if row is None:
             return None
         row.proposed_text, row.state = text.strip(), "awaiting_confirm"
-        return SessionView(row.case_id, row.draft_id, row.action, row.state, row.proposed_text)
+        flags = urgent_labels(session, row.case_id)
+        return SessionView(row.case_id, row.draft_id, row.action, row.state, row.proposed_text, flags)
 
 
 def end_session(db: Database, clinician_id: int, chat_id: int) -> None:
@@ -380,6 +462,7 @@ def stats(db: Database, *, alert_after: dt.timedelta | None = None, now: dt.date
             ).all()
         )
         reviews = session.scalar(select(func.count()).select_from(Review)) or 0
+        safety = safety_checks.count_checks(session)
     seconds = [(a - s).total_seconds() for s, a in answered]
     approvals = decided.get(APPROVE, 0) + decided.get(EDIT, 0)
     return Stats(
@@ -389,4 +472,5 @@ def stats(db: Database, *, alert_after: dt.timedelta | None = None, now: dt.date
         approved_unedited_share=decided.get(APPROVE, 0) / approvals if approvals else None,
         reviews=reviews,
         attention=attention,
+        safety=safety,
     )

@@ -67,6 +67,7 @@ class DraftInput:
     prompt_id: int
     image_hashes: tuple[str, ...]
     submitted_at: dt.datetime | None
+    closed_qa: dict | None = None  # the structured intake's answers (the challenge's JSON), if any
 
 
 def load_draft_inputs(session: Session, case_ids: Sequence[int]) -> dict[int, DraftInput]:
@@ -86,6 +87,7 @@ def load_draft_inputs(session: Session, case_ids: Sequence[int]) -> dict[int, Dr
             prompt_id=c.prompt_id,
             image_hashes=tuple(images.get(c.id, ())),
             submitted_at=c.submitted_at,
+            closed_qa=c.closed_qa,
         )
         for c in cases
     }

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from dermvqa.storage.database import Database
-from dermvqa.storage.models import Case, ClinicianSession, MessageLog, Patient
+from dermvqa.storage.models import Case, ClinicianSession, MessageLog, Patient, utcnow
 
 
 @dataclass(frozen=True)
@@ -28,60 +28,130 @@ class IncomingEntry:
     is_clinician: bool
 
 
+# Built once (their cache keys are memoised): the record is written for every message in and out.
+_PATIENTS_BY_USER = select(Patient.telegram_user_id, Patient.id, Patient.consent_at).where(
+    Patient.telegram_user_id.in_(bindparam("users", expanding=True))
+)
+_PATIENTS_BY_CHAT = select(Patient.chat_id, Patient.id, Patient.consent_at).where(
+    Patient.chat_id.in_(bindparam("chats", expanding=True))
+)
+_SESSIONS_OF = select(ClinicianSession.clinician_id, ClinicianSession.chat_id, ClinicianSession.case_id).where(
+    ClinicianSession.clinician_id.in_(bindparam("clinicians", expanding=True))
+)
+_LATEST_CASES = (
+    select(Case.patient_id, func.max(Case.id))
+    .where(Case.patient_id.in_(bindparam("patients", expanding=True)))
+    .group_by(Case.patient_id)
+)
+_EXISTING_CASES = select(Case.id).where(Case.id.in_(bindparam("cases", expanding=True)))
+_INSERT_MESSAGES = insert(MessageLog.__table__)
+
+
 def record_incoming(db: Database, entries: Sequence[IncomingEntry]) -> int:
-    """Store incoming messages in one transaction; returns how many were kept (consent decides)."""
-    kept = 0
+    """Store incoming messages in one transaction; returns how many were kept (consent decides).
+
+    A burst's entries are looked up together (patients, their latest cases, clinicians' open
+    sessions: one query each) and inserted with one statement.
+    """
+    if not entries:
+        return 0
     with db.write() as session:
+        users = {e.user_id for e in entries}
+        patients = {
+            user: (patient_id, consent_at)
+            for user, patient_id, consent_at in session.connection().execute(_PATIENTS_BY_USER, {"users": list(users)})
+        }
+        latest = _latest_cases(session, [patient_id for patient_id, _ in patients.values()])
+        sessions: dict[tuple[int, int], int] = {}
+        if any(e.is_clinician for e in entries):
+            clinicians = {e.user_id for e in entries if e.is_clinician}
+            sessions = {
+                (user, chat): case_id
+                for user, chat, case_id in session.connection().execute(_SESSIONS_OF, {"clinicians": list(clinicians)})
+            }
+        rows = []
         for e in entries:
-            patient = session.scalar(select(Patient).where(Patient.telegram_user_id == e.user_id))
-            if not e.is_clinician and (patient is None or patient.consent_at is None):
+            patient = patients.get(e.user_id)
+            if not e.is_clinician and (patient is None or patient[1] is None):
                 continue
-            case_id = None
             if patient is not None:
-                case_id = session.scalar(select(Case.id).where(Case.patient_id == patient.id).order_by(Case.id.desc()))
-            elif e.is_clinician:  # an edited answer or a reject reason: linked to its case, erased with it
-                case_id = session.scalar(
-                    select(ClinicianSession.case_id).where(
-                        ClinicianSession.clinician_id == e.user_id, ClinicianSession.chat_id == e.chat_id
-                    )
-                )
-            session.add(
-                MessageLog(
-                    patient_id=patient.id if patient else None,
-                    case_id=case_id,
-                    chat_id=e.chat_id,
-                    user_id=e.user_id,
-                    direction="in",
-                    kind=e.kind,
+                case_id = latest.get(patient[0])
+            else:  # a clinician: an edited answer or a reject reason, linked to its case, erased with it
+                case_id = sessions.get((e.user_id, e.chat_id))
+            rows.append(
+                {
+                    "patient_id": patient[0] if patient else None,
+                    "case_id": case_id,
+                    "chat_id": e.chat_id,
+                    "user_id": e.user_id,
+                    "direction": "in",
+                    "kind": e.kind,
                     # A clinician's words about a case (an edited answer, a reject reason) are kept with
                     # the review that used them, and erased with it; the log keeps that they wrote, not
                     # what: the batch recording this may run after their Edit/Reject has ended, when
                     # the text could no longer be linked to its case.
-                    text=None if e.is_clinician else e.text,
-                    telegram_message_id=e.message_id,
-                )
+                    "text": None if e.is_clinician else e.text,
+                    "telegram_message_id": e.message_id,
+                    "created_at": utcnow(),
+                }
             )
-            kept += 1
-    return kept
+        if rows:
+            session.connection().execute(_INSERT_MESSAGES, rows)
+    return len(rows)
+
+
+def _latest_cases(session: Session, patient_ids: Sequence[int]) -> dict[int, int]:
+    if not patient_ids:
+        return {}
+    return dict(session.connection().execute(_LATEST_CASES, {"patients": list(patient_ids)}).all())
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One delivered message, for the record."""
+
+    chat_id: int
+    case_id: int | None
+    kind: str
+    text: str | None
+    message_id: int | None
+
+
+def record_outgoing_many(session: Session, messages: Sequence[Outgoing]) -> None:
+    """Store delivered messages in the caller's transaction, except those to someone who never
+    consented; a case deleted meanwhile is not linked. One query per table and one INSERT."""
+    if not messages:
+        return
+    chats = {m.chat_id for m in messages}
+    patients = {
+        chat: (patient_id, consent_at)
+        for chat, patient_id, consent_at in session.connection().execute(_PATIENTS_BY_CHAT, {"chats": list(chats)})
+    }
+    wanted = {m.case_id for m in messages if m.case_id is not None}
+    cases = set(session.connection().execute(_EXISTING_CASES, {"cases": list(wanted)}).scalars()) if wanted else set()
+    rows = []
+    for m in messages:
+        patient = patients.get(m.chat_id)
+        if patient is not None and patient[1] is None:
+            continue
+        rows.append(
+            {
+                "patient_id": patient[0] if patient else None,
+                "case_id": m.case_id if m.case_id in cases else None,
+                "chat_id": m.chat_id,
+                "direction": "out",
+                "kind": m.kind,
+                "text": m.text,
+                "telegram_message_id": m.message_id,
+                "created_at": utcnow(),
+            }
+        )
+    if rows:
+        session.connection().execute(_INSERT_MESSAGES, rows)
 
 
 def record_outgoing(
     session: Session, chat_id: int, case_id: int | None, kind: str, text: str | None, message_id: int | None
 ) -> None:
     """Store one delivered message, unless it went to someone who never consented."""
-    patient = session.scalar(select(Patient).where(Patient.chat_id == chat_id))
-    if patient is not None and patient.consent_at is None:
-        return
-    if case_id is not None and session.get(Case, case_id) is None:
-        case_id = None
-    session.add(
-        MessageLog(
-            patient_id=patient.id if patient else None,
-            case_id=case_id,
-            chat_id=chat_id,
-            direction="out",
-            kind=kind,
-            text=text,
-            telegram_message_id=message_id,
-        )
-    )
+    record_outgoing_many(session, [Outgoing(chat_id, case_id, kind, text, message_id)])

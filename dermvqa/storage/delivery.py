@@ -12,12 +12,12 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from dermvqa.states import CaseState
 from dermvqa.storage.cases import transition
-from dermvqa.storage.conversation import record_outgoing
+from dermvqa.storage.conversation import Outgoing, record_outgoing_many
 from dermvqa.storage.database import Database
 from dermvqa.storage.models import OutboxMessage, utcnow
 from dermvqa.storage.outbox import ANSWER, DELETED, REVIEW_REQUEST, WITHDRAW_POST, add_message
@@ -62,26 +62,30 @@ def due(db: Database, now: dt.datetime, limit: int = 200) -> list[OutboxRow]:
         return [_view(r) for r in rows]
 
 
-def fan_out(db: Database, row_id: int, recipients: list[int]) -> int:
-    """Copy a clinicians' row (no chat) to each recipient chat, then close the original."""
+def fan_out_many(db: Database, row_ids: list[int], recipients: list[int]) -> int:
+    """Copy clinicians' rows (no chat) to each recipient chat and close the originals, in one
+    transaction; returns how many copies were queued."""
+    copies = 0
     with db.write() as session:
-        row = session.get(OutboxMessage, row_id)
-        if row is None or row.state != PENDING:
-            return 0
-        if not recipients:
-            row.state, row.last_error = FAILED, "no review recipients: set [review] chat_id or clinician_ids"
-            return 0
-        for chat_id in recipients:
-            add_message(
-                session,
-                row.kind,
-                chat_id=chat_id,
-                case_id=row.case_id,
-                payload=dict(row.payload or {}),
-                dedupe_key=f"fanout:{row.id}:{chat_id}",
-            )
-        row.state, row.sent_at = SENT, utcnow()
-        return len(recipients)
+        for row_id in row_ids:
+            row = session.get(OutboxMessage, row_id)
+            if row is None or row.state != PENDING:
+                continue
+            if not recipients:
+                row.state, row.last_error = FAILED, "no review recipients: set [review] chat_id or clinician_ids"
+                continue
+            for chat_id in recipients:
+                add_message(
+                    session,
+                    row.kind,
+                    chat_id=chat_id,
+                    case_id=row.case_id,
+                    payload=dict(row.payload or {}),
+                    dedupe_key=f"fanout:{row.id}:{chat_id}",
+                )
+            row.state, row.sent_at = SENT, utcnow()
+            copies += len(recipients)
+    return copies
 
 
 def _media_of(part: dict[str, Any]) -> str:
@@ -145,6 +149,34 @@ class RowOutcome:
     count_attempt: bool = True
 
 
+_OUTBOX = OutboxMessage.__table__
+# Built once (their cache keys are memoised): recording runs for every message the bot sends.
+_OUTCOME_ROWS = select(
+    _OUTBOX.c.id,
+    _OUTBOX.c.payload,
+    _OUTBOX.c.attempts,
+    _OUTBOX.c.state,
+    _OUTBOX.c.sent_at,
+    _OUTBOX.c.last_error,
+    _OUTBOX.c.next_attempt_at,
+).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+_RECORD_OUTCOME = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("row_id"))
+    .values(
+        payload=bindparam("payload"),
+        progress=bindparam("progress"),
+        telegram_message_ids=bindparam("message_ids"),
+        state=bindparam("state"),
+        sent_at=bindparam("sent_at"),
+        last_error=bindparam("last_error"),
+        attempts=bindparam("attempts"),
+        next_attempt_at=bindparam("next_attempt_at"),
+    )
+)
+_DELETE_ROWS = delete(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+
+
 def record_outcomes(db: Database, outcomes: list[RowOutcome], *, max_attempts: int, now: dt.datetime) -> set[int]:
     """Record delivery outcomes in one transaction (the sender's group commit of parts just sent).
 
@@ -160,8 +192,14 @@ def record_outcomes(db: Database, outcomes: list[RowOutcome], *, max_attempts: i
     if not outcomes:
         return gone
     with db.write() as session:
+        connection = session.connection()  # Core: a burst of acknowledgements records in a few statements
+        ids = [o.row.id for o in outcomes]
+        rows = {r.id: r for r in connection.execute(_OUTCOME_ROWS, {"ids": ids})}
+        delivered: list[Outgoing] = []
+        updates: list[dict[str, Any]] = []
+        deleted: list[int] = []
         for o in outcomes:
-            row = session.get(OutboxMessage, o.row.id)
+            row = rows.get(o.row.id)
             if row is None:  # deleted meanwhile (the patient erased their data)
                 _withdraw_unrecorded(session, o)
                 gone.add(o.row.id)
@@ -169,37 +207,51 @@ def record_outcomes(db: Database, outcomes: list[RowOutcome], *, max_attempts: i
             if o.row.kind == DELETED:  # the erased patient's notice: leaves no row and no record behind
                 last_try = o.retry_in is None or row.attempts + int(o.count_attempt) >= max_attempts
                 if o.done or (o.error is not None and last_try):
-                    session.delete(row)
+                    deleted.append(row.id)
                     continue
                 o = dataclasses.replace(o, delivered=[])
+            values = {
+                "row_id": row.id,
+                "payload": row.payload,
+                "progress": o.progress,
+                "message_ids": o.message_ids,
+                "state": row.state,
+                "sent_at": row.sent_at,
+                "last_error": row.last_error,
+                "attempts": row.attempts,
+                "next_attempt_at": row.next_attempt_at,
+            }
             if o.parts and "parts" not in (row.payload or {}):
-                row.payload = {**(row.payload or {}), "parts": o.parts}
-            row.progress = o.progress
-            row.telegram_message_ids = o.message_ids
+                values["payload"] = {**(row.payload or {}), "parts": o.parts}
             for index in o.delivered:
                 part = o.parts[index]
                 if part["op"] in ("message", "photo", "album"):
-                    record_outgoing(
-                        session,
-                        o.row.chat_id,
-                        o.row.case_id,
-                        f"{o.row.kind}:{part['op']}",
-                        part.get("text") or part.get("caption"),
-                        o.message_ids[-1] if o.message_ids else None,
+                    delivered.append(
+                        Outgoing(
+                            o.row.chat_id,
+                            o.row.case_id,
+                            f"{o.row.kind}:{part['op']}",
+                            part.get("text") or part.get("caption"),
+                            o.message_ids[-1] if o.message_ids else None,
+                        )
                     )
             if o.done:
-                row.state, row.sent_at = SENT, now
+                values["state"], values["sent_at"] = SENT, now
                 if o.row.kind == ANSWER and o.row.case_id is not None:
                     transition(
                         session, o.row.case_id, CaseState.ANSWERED, expected=[CaseState.APPROVED], answered_at=now
                     )
-                continue
-            if o.error is None:
-                continue
-            row.last_error = o.error[:500]
-            row.attempts += int(o.count_attempt)
-            if o.retry_in is None or row.attempts >= max_attempts:
-                row.state = FAILED
-            else:
-                row.next_attempt_at = now + dt.timedelta(seconds=o.retry_in)
+            elif o.error is not None:
+                values["last_error"] = o.error[:500]
+                values["attempts"] = row.attempts + int(o.count_attempt)
+                if o.retry_in is None or values["attempts"] >= max_attempts:
+                    values["state"] = FAILED
+                else:
+                    values["next_attempt_at"] = now + dt.timedelta(seconds=o.retry_in)
+            updates.append(values)
+        if updates:
+            connection.execute(_RECORD_OUTCOME, updates)
+        if deleted:
+            connection.execute(_DELETE_ROWS, {"ids": deleted})
+        record_outgoing_many(session, delivered)
     return gone

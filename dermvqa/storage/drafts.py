@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from dermvqa.drafting.base import DraftResult
 from dermvqa.errors import DraftingError
@@ -42,8 +45,12 @@ def save_draft(
     prompt_id: int,
     queue_seconds: float,
     now: dt.datetime,
+    plant: Callable[[Session, int, int], dict[str, Any]] | None = None,
 ) -> SaveOutcome:
     """Store the draft, move the case to review and ask the bot to notify clinicians, atomically.
+
+    ``plant``: given the session, case id and draft id, extra payload for the review request (a
+    planted safety check: ``dermvqa.casework.safety_checks.Planter``), written in this transaction.
 
     An empty draft is never stored (it could be approved and sent as an empty answer): the worker
     counts it as a failed attempt before it gets here; this refusal is the last line of defence.
@@ -72,11 +79,12 @@ def save_draft(
         session.add(draft)
         session.flush()
         transition(session, job.case_id, CaseState.AWAITING_REVIEW, expected=[CaseState.DRAFTING])
+        extra = plant(session, job.case_id, draft.id) if plant is not None else {}
         add_message(
             session,
             REVIEW_REQUEST,
             case_id=job.case_id,
-            payload={"draft_id": draft.id},
+            payload={"draft_id": draft.id, **extra},
             dedupe_key=f"{REVIEW_REQUEST}:{draft.id}",
         )
         return SaveOutcome(True, draft.id)

@@ -96,6 +96,10 @@ class Case(Base):
     prompt_id: Mapped[int] = mapped_column(Integer, default=1)
     final_text: Mapped[str | None] = mapped_column(Text)  # what the patient received (clean, no disclaimer)
     failure: Mapped[str | None] = mapped_column(Text)  # why drafting gave up
+    # The structured intake (dermvqa.casework.questionnaire): the answers as the MEDIQA-MAGIC 2025 JSON object
+    # (every question id; unanswered ones "Not mentioned"), and the questions' state, so they resume after a restart.
+    closed_qa: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    questionnaire: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     submitted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     reviewed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -326,3 +330,46 @@ class CaseAudit(Base):
     action: Mapped[str] = mapped_column(String(16))  # approve | edit | reject | regenerate
     clinician_id: Mapped[int] = mapped_column(BigInteger)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReplyTemplate(Base):
+    """A clinician's canned reply (``/templates``), offered when they press Edit. It belongs to the
+    clinician, not to any patient: erasing a patient leaves it alone."""
+
+    __tablename__ = "reply_templates"
+    __table_args__ = (
+        UniqueConstraint("clinician_id", "name", name="uq_reply_templates_name"),
+        {"sqlite_autoincrement": True},  # buttons name a template by id: never reused
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clinician_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    name: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class SafetyCheck(Base):
+    """A planted faulty draft shown in a review post (``dermvqa.casework.safety_checks``) and what the
+    clinician did with it. The real draft stays untouched in ``drafts``; the row goes with its case."""
+
+    __tablename__ = "safety_checks"
+    __table_args__ = ({"sqlite_autoincrement": True},)  # review posts name a check by id: never reused
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    draft_id: Mapped[int] = mapped_column(ForeignKey("drafts.id", ondelete="CASCADE"))  # the real draft
+    canary_id: Mapped[str] = mapped_column(String(64))
+    list_version: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))  # wrong_side | contraindicated_treatment | missed_urgent_sign
+    planted_text: Mapped[str] = mapped_column(Text)  # what the post showed instead of the real draft
+    explanation: Mapped[str] = mapped_column(Text)  # what was wrong, told to clinicians afterwards
+    outcome: Mapped[str] = mapped_column(String(24), default="pending", index=True)
+    clinician_id: Mapped[int | None] = mapped_column(BigInteger)  # who decided on the planted draft
+    # The planted post whose button settled it (Telegram's chat and message id); the review request and
+    # each clinician's copy name the check in their payload ("safety_check").
+    post_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    post_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

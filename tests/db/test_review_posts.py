@@ -100,18 +100,23 @@ def test_the_migration_keeps_every_row_and_its_children(tmp_path, store, data_ke
     """0004 rebuilds the tables on SQLite: children must survive (no cascade), ids continue upward."""
     db = open_database(f"sqlite:///{tmp_path / 'old.sqlite3'}", key=data_key)
     command.upgrade(alembic_config(db.url), "0003")
-    # The ORM maps today's columns: lend the 0003 patients table the ones 0006 adds while seeding it.
-    later_columns = ("training_consent BOOLEAN", "training_consent_at DATETIME")
+    # The ORM maps today's columns: lend the 0003 tables the ones later migrations add while seeding them.
+    later_columns = (
+        ("patients", "training_consent BOOLEAN"),
+        ("patients", "training_consent_at DATETIME"),
+        ("cases", "closed_qa JSON"),
+        ("cases", "questionnaire JSON"),
+    )
     with db.write() as session:
-        for column in later_columns:
-            session.execute(text(f"ALTER TABLE patients ADD COLUMN {column}"))
+        for table, column in later_columns:
+            session.execute(text(f"ALTER TABLE {table} ADD COLUMN {column}"))
     case_id = submit(db, store, 1)
     with db.write() as session:
         session.add(Draft(case_id=case_id, text="t", model_version="m", prompt_id=1))
         session.add(ClinicianSession(clinician_id=1, chat_id=1, case_id=case_id, action="edit", state="awaiting_text"))
         add_message(session, kinds.REVIEW_REQUEST, chat_id=CHAT, case_id=case_id, payload={})
-        for column in later_columns:
-            session.execute(text(f"ALTER TABLE patients DROP COLUMN {column.split()[0]}"))
+        for table, column in later_columns:
+            session.execute(text(f"ALTER TABLE {table} DROP COLUMN {column.split()[0]}"))
     upgrade(db)
     with db.read() as session:
         assert session.scalar(select(Case.id)) == case_id

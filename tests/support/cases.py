@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 
 from PIL import Image
 
+from dermvqa.casework.review import CaseDetail
+from dermvqa.states import CaseState
 from dermvqa.storage.database import Database
 from dermvqa.storage.image_store import ImageStore, StoredImage
 from dermvqa.storage.intake import add_image, ensure_patient, open_case, submit_case
@@ -47,3 +50,24 @@ def submit(
         result = submit_case(session, case.id, urgent=urgent)
         assert result is not None
         return case.id
+
+
+def case_detail(**kw) -> CaseDetail:
+    """A review card's case (what ``bot.rendering.review_post`` shows), with ``kw`` changed."""
+    base = dict(
+        case_id=7,
+        state=CaseState.AWAITING_REVIEW,
+        urgent=False,
+        urgent_reasons=(),
+        description="Itchy.",
+        photo_file_ids=("f1",),
+        photo_hashes=("h1",),
+        draft_id=3,
+        draft_text="Eczema.",
+        model_version="m@1",
+        prompt_id=1,
+        failure=None,
+        submitted_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    )
+    base.update(kw)
+    return CaseDetail(**base)

@@ -26,7 +26,7 @@ class Pressed:
         self.callback_query, self.effective_chat = Query(data), Chat(kind)
 
 
-@pytest.mark.parametrize("data", ["consent:yes", "delete:yes", "submit", "train:no", "privacy:yes"])
+@pytest.mark.parametrize("data", ["consent:yes", "delete:yes", "submit", "train:no", "privacy:yes", "cq:1:1:o:0"])
 async def test_patient_buttons_pressed_outside_a_private_chat_go_no_further(data):
     update = Pressed(data, "supergroup")
     with pytest.raises(ApplicationHandlerStop):

@@ -31,5 +31,5 @@ def test_question_one_matches_the_seed_code():
 
 
 def test_unknown_prompt_is_refused():
-    with pytest.raises(DermError, match="allowed: 1, 2"):
-        get_prompt(3)
+    with pytest.raises(DermError, match="allowed: 1, 2, 3"):
+        get_prompt(4)

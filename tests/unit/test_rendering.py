@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 import base64
-import datetime as dt
+
+from support.cases import case_detail
 
 from bot.rendering import CAPTION_LIMIT, clip, review_post, review_update, split_text, text_parts
 from bot.telegram_limits import MESSAGE_LIMIT, fits, utf16_len
 from bot.texts import Texts
 from dermvqa.casework.posts import PostState
-from dermvqa.casework.review import CaseDetail
 from dermvqa.config import BotConfig, IntakeConfig
 from dermvqa.states import CaseState
 
@@ -15,24 +15,7 @@ TEXTS = Texts.from_config(BotConfig(), IntakeConfig())
 EMOJI = "😀"  # U+1F600: one Python character, two UTF-16 units
 
 
-def detail(**kw) -> CaseDetail:
-    base = dict(
-        case_id=7,
-        state=CaseState.AWAITING_REVIEW,
-        urgent=False,
-        urgent_reasons=(),
-        description="Itchy.",
-        photo_file_ids=("f1",),
-        photo_hashes=("h1",),
-        draft_id=3,
-        draft_text="Eczema.",
-        model_version="m@1",
-        prompt_id=1,
-        failure=None,
-        submitted_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-    )
-    base.update(kw)
-    return CaseDetail(**base)
+detail = case_detail
 
 
 def test_short_text_is_one_part():

@@ -1,4 +1,4 @@
-"""A run's report folder (training.report, training.chart): JSON, a readable Markdown table, a loss PNG."""
+"""A run's report folder (training.report, training.chart): JSON, a readable Markdown table, a loss PNG (matplotlib)."""
 
 from __future__ import annotations
 
@@ -6,23 +6,28 @@ import json
 
 from PIL import Image
 
-from training.chart import HEIGHT, TRAIN_COLOUR, WIDTH, loss_chart, scale
+from training.chart import HEIGHT, HELDOUT_COLOUR, TRAIN_COLOUR, WIDTH, loss_chart
 from training.report import markdown, write_report
 
 
-def test_scale_maps_the_data_range_onto_the_box_with_y_upwards():
-    pts = scale([0, 5, 10], [1.0, 2.0, 3.0], (10, 20, 110, 220))
-    assert pts == [(10, 220), (60, 120), (110, 20)]
-    flat = scale([0, 1], [2.0, 2.0], (0, 0, 100, 100))  # a flat curve is drawn mid-height
-    assert flat[0][1] == flat[1][1] == 50
+def _rgb(hex_colour: str) -> tuple[int, int, int]:
+    return tuple(int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
 
 
-def test_loss_chart_draws_the_curve(tmp_path):
+def test_loss_chart_draws_the_curve_and_the_heldout_marks(tmp_path):
     path = loss_chart([1, 2, 3, 4], [3.0, 2.5, float("nan"), 1.0], tmp_path / "loss.png", heldout=[(0, 3.2), (4, 1.2)])
     with Image.open(path) as image:
         assert image.format == "PNG" and image.size == (WIDTH, HEIGHT)
-        colours = {c for _, c in image.getcolors(maxcolors=WIDTH * HEIGHT)}
-    assert TRAIN_COLOUR in colours
+        colours = {c[:3] for _, c in image.convert("RGBA").getcolors(maxcolors=WIDTH * HEIGHT)}
+    assert _rgb(TRAIN_COLOUR) in colours and _rgb(HELDOUT_COLOUR) in colours
+
+
+def test_loss_chart_without_finite_points_still_writes_a_png(tmp_path):
+    path = loss_chart([1, 2], [float("nan"), float("inf")], tmp_path / "loss.png")
+    with Image.open(path) as image:
+        assert image.size == (WIDTH, HEIGHT)
+        colours = {c[:3] for _, c in image.convert("RGBA").getcolors(maxcolors=WIDTH * HEIGHT)}
+    assert _rgb(TRAIN_COLOUR) not in colours
 
 
 REPORT = {

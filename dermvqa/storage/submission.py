@@ -1,0 +1,185 @@
+"""The Submit transaction in SQLAlchemy Core: the hottest write of the bot, kept to five statements.
+
+A crowd pressing Submit at once is bounded by the bot's one core (bench/bot_load.py): the ORM's
+unit of work, identity map and per-statement flushes cost more than the statements themselves, so
+this path reads the patient's open case in one query and writes with plain INSERT/UPDATE. The
+guarantees are the ORM path's: the case leaves ``collecting`` with one conditional UPDATE (a double
+press finds nothing to submit), and its drafting job and every message it owes are written in the
+same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Select, bindparam, func, insert, select, update
+
+from dermvqa.states import CaseState, JobState
+from dermvqa.storage.delivery import OutboxRow
+from dermvqa.storage.models import Case, CaseImage, Job, OutboxMessage, Patient
+
+CASES, IMAGES, JOBS, OUTBOX, PATIENTS = (
+    Case.__table__,
+    CaseImage.__table__,
+    Job.__table__,
+    OutboxMessage.__table__,
+    Patient.__table__,
+)
+DRAFT_JOB = "draft"  # dermvqa.queue.jobs.DRAFT
+
+
+@dataclass(frozen=True)
+class OpenCase:
+    """A patient and their case being collected (``case_id`` None: none open)."""
+
+    patient_id: int
+    chat_id: int
+    consent_at: dt.datetime | None
+    case_id: int | None
+    description: str | None
+    photos: int
+
+
+@dataclass(frozen=True)
+class Owed:
+    """A message the submission owes: its kind, recipient (None: every clinician) and payload."""
+
+    kind: str
+    chat_id: int | None
+    payload: dict[str, Any]
+    dedupe_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Queueing:
+    """A collecting case to queue: its red flags and the messages it owes."""
+
+    case_id: int
+    urgent: bool
+    urgent_reasons: list[str]  # the red flags' ids, stored with the case
+    owed: Sequence[Owed]
+    labels: tuple[str, ...] = ()  # the red flags' names, for the caller
+
+
+def _open_cases_query() -> Select:
+    photos = select(func.count()).where(IMAGES.c.case_id == CASES.c.id).scalar_subquery()
+    return (
+        select(
+            PATIENTS.c.telegram_user_id,
+            PATIENTS.c.id,
+            PATIENTS.c.chat_id,
+            PATIENTS.c.consent_at,
+            CASES.c.id,
+            CASES.c.description,
+            photos,
+        )
+        .select_from(
+            PATIENTS.outerjoin(
+                CASES, (CASES.c.patient_id == PATIENTS.c.id) & (CASES.c.state == CaseState.COLLECTING.value)
+            )
+        )
+        .where(PATIENTS.c.telegram_user_id.in_(bindparam("users", expanding=True)))
+        .order_by(CASES.c.id.desc())
+    )
+
+
+# Built once: SQLAlchemy memoises a statement object's cache key, so executing the same object skips
+# walking the statement tree for every Submit (immutable, like the tables they are built on).
+OPEN_CASES = _open_cases_query()
+QUEUE_PLAIN = (
+    update(CASES)
+    .where(CASES.c.id.in_(bindparam("ids", expanding=True)), CASES.c.state == CaseState.COLLECTING.value)
+    .values(state=CaseState.QUEUED.value, urgent=False, urgent_reasons=None, submitted_at=bindparam("now"))
+    .returning(CASES.c.id)
+)
+QUEUE_URGENT = (
+    update(CASES)
+    .where(CASES.c.id == bindparam("case"), CASES.c.state == CaseState.COLLECTING.value)
+    .values(
+        state=CaseState.QUEUED.value, urgent=True, urgent_reasons=bindparam("reasons"), submitted_at=bindparam("now")
+    )
+    .returning(CASES.c.id)
+)
+INSERT_JOBS = insert(JOBS)
+INSERT_OUTBOX = insert(OUTBOX).returning(OUTBOX.c.id, sort_by_parameter_order=True)
+
+
+def load_open_cases(connection: Connection, user_ids: Sequence[int]) -> dict[int, OpenCase]:
+    """Per Telegram user id, the patient and their newest collecting case with its photo count, in
+    one query (unknown users are absent)."""
+    rows = connection.execute(OPEN_CASES, {"users": list(user_ids)}).all()
+    found: dict[int, OpenCase] = {}
+    for user_id, patient_id, chat_id, consent_at, case_id, description, count in rows:
+        if user_id not in found:  # newest case first
+            found[user_id] = OpenCase(
+                patient_id, chat_id, consent_at, case_id, description, int(count or 0) if case_id else 0
+            )
+    return found
+
+
+def newest_submitted_case(connection: Connection, patient_id: int) -> int | None:
+    """The patient's latest submitted case (what a second press of Submit refers to)."""
+    return connection.execute(
+        select(func.max(CASES.c.id)).where(CASES.c.patient_id == patient_id, CASES.c.submitted_at.is_not(None))
+    ).scalar()
+
+
+def queue_cases(
+    connection: Connection, cases: Sequence[Queueing], *, max_attempts: int, now: dt.datetime
+) -> dict[int, list[OutboxRow]]:
+    """``collecting -> queued`` for each case, its drafting job and the messages it owes, in the
+    caller's transaction, with one statement per table for all of them. Returns, per case queued,
+    its outbox rows as written (for immediate delivery); a case no longer collecting (another
+    process acted first) is absent and gets nothing."""
+    moved: set[int] = set()
+    plain = [c.case_id for c in cases if not c.urgent]
+    if plain:
+        moved.update(connection.execute(QUEUE_PLAIN, {"ids": plain, "now": now}).scalars())
+    for case in (c for c in cases if c.urgent):  # rare: one statement each, with its own reasons
+        params = {"case": case.case_id, "reasons": case.urgent_reasons, "now": now}
+        moved.update(connection.execute(QUEUE_URGENT, params).scalars())
+    queued = [c for c in cases if c.case_id in moved]
+    if not queued:
+        return {}
+    connection.execute(
+        INSERT_JOBS,
+        [
+            {
+                "kind": DRAFT_JOB,
+                "case_id": c.case_id,
+                "state": JobState.QUEUED.value,
+                "priority": 10 if c.urgent else 0,
+                "attempts": 0,
+                "max_attempts": max_attempts,
+                "run_after": now,
+                "created_at": now,
+            }
+            for c in queued
+        ],
+    )
+    owed = [(c.case_id, message) for c in queued for message in c.owed]
+    ids = connection.execute(
+        INSERT_OUTBOX,
+        [
+            {
+                "kind": m.kind,
+                "chat_id": m.chat_id,
+                "case_id": case_id,
+                "payload": m.payload,
+                "state": "pending",
+                "attempts": 0,
+                "progress": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+                "dedupe_key": m.dedupe_key,
+            }
+            for case_id, m in owed
+        ],
+    ).scalars()
+    rows: dict[int, list[OutboxRow]] = {c.case_id: [] for c in queued}
+    for row_id, (case_id, m) in zip(ids, owed, strict=True):
+        rows[case_id].append(OutboxRow(row_id, m.kind, m.chat_id, case_id, dict(m.payload), 0, 0, ()))
+    return rows
