@@ -1,6 +1,7 @@
 """The flood guard (handler group -2, before everything else): a patient sending updates faster than
 ``[intake] rate_burst`` / ``rate_per_minute`` has the excess dropped before any download or database
-work, and is told once per flood episode. Clinicians and group chats are never limited."""
+work, and is told once per flood episode (a button tap counts as a quarter). Clinicians and group
+chats are never limited."""
 
 from __future__ import annotations
 
@@ -17,6 +18,10 @@ from dermvqa.ratelimit import RateLimiter, Verdict
 logger = logging.getLogger(__name__)
 
 KEY = "rate_limiter"
+# A tap on one of the bot's own buttons costs a quarter of a message or a file: the intake's questions
+# are a dozen taps in a minute, and a tap carries no download. Four times as many taps as messages
+# still keeps a flood of them bounded.
+TAP_COST = 0.25
 
 
 def _limiter(context: ContextTypes.DEFAULT_TYPE) -> RateLimiter | None:
@@ -35,7 +40,7 @@ async def limit_rate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     limiter = _limiter(context)
     if limiter is None or d.is_clinician(user.id):
         return
-    verdict = limiter.check(user.id)
+    verdict = limiter.check(user.id, TAP_COST if update.callback_query is not None else 1.0)
     if verdict is Verdict.PASS:
         return
     if verdict is Verdict.WARN:

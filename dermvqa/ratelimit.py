@@ -1,6 +1,7 @@
 """Per-user token buckets: one user cannot crowd out everyone else (pure logic, clock injected).
 
-Each user may send ``burst`` updates at once, then ``rate_per_minute``. An update over the limit is
+Each user may send ``burst`` updates at once, then ``rate_per_minute`` (an update may cost less than
+one: the bot counts a tap on its own buttons as a fraction of a file or a message). An update over the limit is
 dropped; the first drop of a flood episode says ``WARN`` (the bot tells the user once), the rest
 ``DROP``. The episode ends when the user's bucket has filled up again (they were quiet for
 ``burst / rate`` seconds).
@@ -53,8 +54,8 @@ class RateLimiter:
     def __len__(self) -> int:
         return len(self._buckets)
 
-    def check(self, key: Hashable) -> Verdict:
-        """Count one update of ``key`` and say whether to handle it."""
+    def check(self, key: Hashable, cost: float = 1.0) -> Verdict:
+        """Count one update of ``key`` (worth ``cost`` tokens, at most ``burst``) and say whether to handle it."""
         now = self.clock()
         self._forget_idle(now)
         bucket = self._buckets.pop(key, None)
@@ -68,8 +69,8 @@ class RateLimiter:
         self._buckets[key] = bucket
         while len(self._buckets) > self.max_users:
             self._buckets.popitem(last=False)
-        if bucket.tokens >= 1.0:
-            bucket.tokens -= 1.0
+        if bucket.tokens >= cost:
+            bucket.tokens -= cost
             return Verdict.PASS
         if bucket.warned:
             return Verdict.DROP

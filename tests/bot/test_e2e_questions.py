@@ -93,8 +93,9 @@ def case_of(h: Harness, user: int) -> int:
 
 @pytest.fixture
 async def tapping(tmp_path, server):
-    """A bot without the flood guard: these tests tap faster than any patient (see bot/ratelimit.py)."""
-    h = Harness.create(tmp_path, server, rate_per_minute=0)
+    """The bot as configured by default (flood guard on: taps cost a quarter, bot/ratelimit.py), though
+    these tests tap faster than any patient."""
+    h = Harness.create(tmp_path, server)
     await h.start_bot()
     h.start_worker()
     yield h
@@ -192,7 +193,7 @@ async def test_change_the_prefill_then_submit_midway_and_old_buttons_change_noth
 
 
 async def test_the_questions_resume_after_a_restart_and_new_text_prefills_only_what_is_unanswered(tmp_path, server):
-    h = Harness.create(tmp_path, server, rate_per_minute=0)
+    h = Harness.create(tmp_path, server)
     await h.start_bot()
     try:
         p = Patient(h, 5103)

@@ -22,6 +22,17 @@ def test_a_burst_passes_then_one_warning_then_silent_drops():
     assert verdicts == [Verdict.PASS] * 3 + [Verdict.WARN] + [Verdict.DROP] * 4
 
 
+def test_cheaper_updates_take_a_fraction_of_a_token():
+    clock = Clock()
+    limiter = RateLimiter(rate_per_minute=60, burst=3, clock=clock)
+    taps = [limiter.check("patient", 0.25) for _ in range(12)]
+    assert taps == [Verdict.PASS] * 12  # twelve taps are worth three messages
+    assert limiter.check("patient", 0.25) is Verdict.WARN
+    clock.now += 1.0  # one token back: four more taps, or one message
+    assert limiter.check("patient") is Verdict.PASS
+    assert limiter.check("patient", 0.25) is Verdict.DROP
+
+
 def test_tokens_come_back_at_the_rate_without_a_second_warning_while_flooding():
     clock = Clock()
     limiter = RateLimiter(rate_per_minute=60, burst=3, clock=clock)  # one token a second
