@@ -149,9 +149,3 @@ def record_outgoing_many(session: Session, messages: Sequence[Outgoing]) -> None
     if rows:
         session.connection().execute(_INSERT_MESSAGES, rows)
 
-
-def record_outgoing(
-    session: Session, chat_id: int, case_id: int | None, kind: str, text: str | None, message_id: int | None
-) -> None:
-    """Store one delivered message, unless it went to someone who never consented."""
-    record_outgoing_many(session, [Outgoing(chat_id, case_id, kind, text, message_id)])

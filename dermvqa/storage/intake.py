@@ -7,22 +7,13 @@ and inserts its drafting job in that same transaction, so a submitted case alway
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from dermvqa.queue.jobs import enqueue_draft
 from dermvqa.states import CaseState
-from dermvqa.storage.cases import transition
 from dermvqa.storage.image_store import StoredImage
 from dermvqa.storage.models import Case, CaseImage, Patient, utcnow
-
-
-@dataclass(frozen=True)
-class SubmitResult:
-    case_id: int
-    job_id: int
 
 
 def find_patient(session: Session, telegram_user_id: int) -> Patient | None:
@@ -86,28 +77,3 @@ def add_image(
     session.add(row)
     session.flush()
     return row
-
-
-def submit_case(
-    session: Session,
-    case_id: int,
-    *,
-    urgent: bool = False,
-    urgent_reasons: list[str] | None = None,
-    max_attempts: int = 3,
-    now: dt.datetime | None = None,
-) -> SubmitResult | None:
-    """``collecting -> queued`` and its drafting job, atomically; None if it was not collecting."""
-    now = now or utcnow()
-    if not transition(
-        session,
-        case_id,
-        CaseState.QUEUED,
-        expected=[CaseState.COLLECTING],
-        urgent=urgent,
-        urgent_reasons=urgent_reasons or None,
-        submitted_at=now,
-    ):
-        return None
-    job = enqueue_draft(session, case_id, priority=10 if urgent else 0, max_attempts=max_attempts, now=now)
-    return SubmitResult(case_id, job.id)

@@ -139,7 +139,7 @@ def queue_cases(
     if plain:
         moved.update(connection.execute(QUEUE_PLAIN, {"ids": plain, "now": now}).scalars())
     for case in (c for c in cases if c.urgent):  # rare: one statement each, with its own reasons
-        params = {"case": case.case_id, "reasons": case.urgent_reasons, "now": now}
+        params = {"case": case.case_id, "reasons": case.urgent_reasons or None, "now": now}
         moved.update(connection.execute(QUEUE_URGENT, params).scalars())
     queued = [c for c in cases if c.case_id in moved]
     if not queued:
@@ -161,6 +161,9 @@ def queue_cases(
         ],
     )
     owed = [(c.case_id, message) for c in queued for message in c.owed]
+    rows: dict[int, list[OutboxRow]] = {c.case_id: [] for c in queued}
+    if not owed:  # (an empty parameter list would insert one row of defaults)
+        return rows
     ids = connection.execute(
         INSERT_OUTBOX,
         [
@@ -179,7 +182,6 @@ def queue_cases(
             for case_id, m in owed
         ],
     ).scalars()
-    rows: dict[int, list[OutboxRow]] = {c.case_id: [] for c in queued}
     for row_id, (case_id, m) in zip(ids, owed, strict=True):
         rows[case_id].append(OutboxRow(row_id, m.kind, m.chat_id, case_id, dict(m.payload), 0, 0, ()))
     return rows

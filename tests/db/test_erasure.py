@@ -15,7 +15,7 @@ from dermvqa.casework import kinds, review
 from dermvqa.casework.audit import audit_key_of, case_key, decisions_for_case, rekey_audit
 from dermvqa.casework.erasure import ensure_secure_delete, erase_patient
 from dermvqa.casework.intake import delete_everything
-from dermvqa.storage.conversation import IncomingEntry, record_incoming, record_outgoing
+from dermvqa.storage.conversation import IncomingEntry, Outgoing, record_incoming, record_outgoing_many
 from dermvqa.storage.database import open_database, upgrade
 from dermvqa.storage.delivery import RowOutcome, record_outcomes
 from dermvqa.storage.keys import DataKey, new_key_text, parse_key
@@ -51,7 +51,7 @@ def populate(db, store) -> list[int]:
     assert review.propose_text(db, CLINICIAN, CLINICIAN, f"Proposed: {WORDS[4]}") is not None
     record_incoming(db, [IncomingEntry(PATIENT, PATIENT, "text", f"Hello {WORDS[5]}", 9, False)])
     with db.write() as session:
-        record_outgoing(session, PATIENT, None, "reply:message", f"Reply about {WORDS[5]}", 10)
+        record_outgoing_many(session, [Outgoing(PATIENT, None, "reply:message", f"Reply about {WORDS[5]}", 10)])
         add_message(session, "reply", chat_id=PATIENT, payload={"parts": [{"op": "message", "text": WORDS[5]}]})
         session.add(MessageLog(chat_id=PATIENT, direction="out", kind="notice", text=f"Notice {WORDS[5]}"))
     return [a, b, c]
@@ -165,7 +165,7 @@ def test_erasing_an_unknown_user_only_queues_the_notice(db, store):
 def test_a_delete_pressed_outside_the_private_chat_erases_no_other_chat(db, store):
     group = -100555
     with db.write() as session:  # the review group's own records, and a message owed to it
-        record_outgoing(session, group, None, "reply", "Case #7 preview, words of another patient", 1)
+        record_outgoing_many(session, [Outgoing(group, None, "reply", "Case #7 preview, words of another patient", 1)])
         add_message(session, kinds.REPLY, chat_id=group, payload={"parts": []})
     submit(db, store, PATIENT)
     erase_patient(db, store, PATIENT, group)  # a patient's /delete button pressed in the group

@@ -11,7 +11,9 @@ from dermvqa.casework.review import CaseDetail
 from dermvqa.states import CaseState
 from dermvqa.storage.database import Database
 from dermvqa.storage.image_store import ImageStore, StoredImage
-from dermvqa.storage.intake import add_image, ensure_patient, open_case, submit_case
+from dermvqa.storage.intake import add_image, ensure_patient, open_case
+from dermvqa.storage.models import utcnow
+from dermvqa.storage.submission import Queueing, queue_cases
 
 
 def photo_bytes(color=(180, 90, 70), size=(64, 48), fmt="JPEG") -> bytes:
@@ -47,8 +49,11 @@ def submit(
         case.description = text
         for item in stored or [store.put(p, max_pixels=10**9) for p in (photos or [photo_bytes()])]:
             add_image(session, case.id, item)
-        result = submit_case(session, case.id, urgent=urgent)
-        assert result is not None
+        session.flush()
+        queued = queue_cases(  # the Submit transaction's own statements (dermvqa.storage.submission)
+            session.connection(), [Queueing(case.id, urgent, [], ())], max_attempts=3, now=utcnow()
+        )
+        assert case.id in queued
         return case.id
 
 
