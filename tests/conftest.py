@@ -64,6 +64,15 @@ def db(tmp_path, data_key) -> Database:
 
 
 @pytest.fixture
+def plain_db(tmp_path) -> Database:
+    """A plain (unencrypted) SQLite file, so a test can look for a patient's words in its bytes."""
+    database = open_database(f"sqlite:///{tmp_path / 'plain.sqlite3'}", encrypt=False)
+    upgrade(database)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
 def store(tmp_path) -> ImageStore:
     return ImageStore(tmp_path / "images")
 

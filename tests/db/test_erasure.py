@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-import pytest
 from sqlalchemy import func, select, text
 from support.cases import photo_bytes, submit
 from support.erasure import file_bytes, leftovers
@@ -16,7 +15,6 @@ from dermvqa.casework.audit import audit_key_of, case_key, decisions_for_case, r
 from dermvqa.casework.erasure import ensure_secure_delete, erase_patient
 from dermvqa.casework.intake import delete_everything
 from dermvqa.storage.conversation import IncomingEntry, Outgoing, record_incoming, record_outgoing_many
-from dermvqa.storage.database import open_database, upgrade
 from dermvqa.storage.delivery import RowOutcome, record_outcomes
 from dermvqa.storage.keys import DataKey, new_key_text, parse_key
 from dermvqa.storage.models import Case, CaseAudit, Draft, MessageLog, OutboxMessage, Patient, utcnow
@@ -55,15 +53,6 @@ def populate(db, store) -> list[int]:
         add_message(session, "reply", chat_id=PATIENT, payload={"parts": [{"op": "message", "text": WORDS[5]}]})
         session.add(MessageLog(chat_id=PATIENT, direction="out", kind="notice", text=f"Notice {WORDS[5]}"))
     return [a, b, c]
-
-
-@pytest.fixture
-def plain_db(tmp_path):
-    """A plain (unencrypted) SQLite file, so the test can look for the words in its bytes."""
-    database = open_database(f"sqlite:///{tmp_path / 'plain.sqlite3'}", encrypt=False)
-    upgrade(database)
-    yield database
-    database.dispose()
 
 
 def test_erasure_leaves_only_audit_rows_and_no_words_in_the_file(plain_db, store, tmp_path):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-import pytest
 from sqlalchemy import select
 from support.cases import photo_bytes
 from support.erasure import file_bytes
@@ -17,7 +16,6 @@ from dermvqa.config import Config, IntakeConfig
 from dermvqa.prompts import ANSWERS_HEADING
 from dermvqa.storage.case_answers import chosen_answers, encounter_id
 from dermvqa.storage.cases import load_draft_inputs
-from dermvqa.storage.database import open_database, upgrade
 from dermvqa.storage.models import Case
 from dermvqa.worker import Worker
 
@@ -92,15 +90,6 @@ def test_the_worker_query_lists_the_answers_for_prompt_3_only(db, store):
     listed = f"{ANSWERS_HEADING}\n- Onset: within weeks\n- Itch: yes"
     assert requests[three].query == f"Itchy patches for three weeks.\n{listed}"
     assert requests[one].query == "Itchy patches for three weeks."  # templates 1 and 2: the text alone
-
-
-@pytest.fixture
-def plain_db(tmp_path):
-    """A plain (unencrypted) SQLite file, so the test can look for the answers in its bytes."""
-    database = open_database(f"sqlite:///{tmp_path / 'plain.sqlite3'}", encrypt=False)
-    upgrade(database)
-    yield database
-    database.dispose()
 
 
 def test_delete_erases_the_answers_with_the_case(plain_db, store, tmp_path):
