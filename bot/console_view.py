@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.rendering import text_parts
-from bot.telegram_limits import CALLBACK_DATA_LIMIT, MESSAGE_LIMIT, fits, truncate
+from bot.telegram_limits import MESSAGE_LIMIT, callback_data_fits, fits, truncate
 from dermvqa.casework.templates import Template
 from dermvqa.metrics.period import Period
 from dermvqa.metrics.review_figures import ConsoleFigures
@@ -53,7 +53,7 @@ def template_offer_parts(items: Sequence[Template], case_id: int) -> list[dict[s
     if not items:
         return []
     buttons = [[t.name, f"tp:{t.template_id}"] for t in items]
-    assert all(len(data.encode()) <= CALLBACK_DATA_LIMIT for _, data in buttons)
+    assert all(callback_data_fits(data) for _, data in buttons)
     rows = [buttons[i : i + TEMPLATE_BUTTONS_PER_ROW] for i in range(0, len(buttons), TEMPLATE_BUTTONS_PER_ROW)]
     return text_parts(
         f"Or use one of your templates (filled in for case #{case_id}; you confirm before it is sent):", rows

@@ -346,12 +346,9 @@ async def delete_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -> P
     if query.data != "delete:yes":
         await _reply(update, context, d.texts.delete_kept())
         return PatientState.COLLECTING
-    result = await d.call(intake.delete_everything, d.db, d.store, update.effective_user.id, update.effective_chat.id)
+    await d.call(intake.delete_everything, d.db, d.store, update.effective_user.id, update.effective_chat.id)
     context.chat_data.clear()
-    d.nudge()
-    logger.info(
-        "patient data deleted: %d cases, %d images, %d files", result.cases, result.images, result.files_removed
-    )
+    d.nudge()  # (the erasure logs what it removed: dermvqa.casework.erasure)
     return ConversationHandler.END
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from telegram import Update
+from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot import question_views as views
@@ -60,7 +61,13 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if redraw is not None:  # a toggle: the same message, its buttons redrawn with the check marks
         markup = keyboard(views.question_buttons(redraw.ask, press.case_id, d.texts))
         await best_effort(query.answer(), "answering a button")
-        await best_effort(query.edit_message_reply_markup(markup), "redrawing toggled buttons")
+        try:
+            await query.edit_message_reply_markup(markup)
+        except TelegramError as exc:  # the stored choice is not on screen: ask again (the same serial)
+            logger.info("redrawing toggled buttons failed: %s", type(exc).__name__)
+            if "not modified" not in str(exc):
+                text, buttons = views.question(redraw.ask, press.case_id, d.texts)
+                await reply(context, update.effective_chat.id, text, buttons)
         return
     if notice is not None and notice.code == "too_many":
         note = truncate(d.texts.too_many_choices(notice.limit), CALLBACK_ANSWER_LIMIT)

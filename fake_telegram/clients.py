@@ -255,8 +255,12 @@ class SimulatedUsers:
         *,
         first_name: str | None = None,
         language_code: str | None = "en",
+        inaccessible: bool = False,
     ) -> dict[str, Any]:
         """A user presses the inline button carrying ``callback_data`` on a message the bot sent.
+
+        ``inaccessible``: the update carries an InaccessibleMessage (chat, message_id, ``date`` 0), as
+        Telegram sends for a button on an old message (hours or days after it was sent).
 
         ``message`` is a record from :attr:`sent`, a Message dict, a PTB Message or ``(chat_id,
         message_id)``. The button must exist on the message's *current* keyboard (as for a real user);
@@ -288,7 +292,7 @@ class SimulatedUsers:
             query = {
                 "id": query_id,
                 "from": user,
-                "message": current,
+                "message": {"chat": current["chat"], "message_id": message_id, "date": 0} if inaccessible else current,
                 "chat_instance": str(abs(chat_id) * 7919 + 1),
                 "data": callback_data,
             }

@@ -9,9 +9,8 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from dermvqa.charts import DRAWING, new_figure, png_bytes
+from dermvqa.charts import DRAWING, HEIGHT, WIDTH, new_figure, png_bytes
 
-WIDTH, HEIGHT = 800, 450
 TRAIN_COLOUR, HELDOUT_COLOUR = "#1f77b4", "#d62728"
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import delete, func, or_, select, text
 from sqlalchemy.orm import Session
@@ -69,7 +69,6 @@ class Deleted:
     cases: int
     images: int
     files_removed: int = 0
-    hashes: frozenset[str] = field(default_factory=frozenset)
     models_tainted: tuple[int, ...] = ()
 
 
@@ -143,4 +142,4 @@ def erase_patient(db: Database, store: ImageStore, user_id: int, chat_id: int) -
         removed = store.delete_unreferenced(session, hashes)
     checkpoint(db)
     logger.info("patient erased: %d case(s), %d image(s), %d file(s)", len(case_ids), images, removed)
-    return Deleted(len(case_ids), images, removed, frozenset(hashes), tuple(tainted))
+    return Deleted(len(case_ids), images, removed, tuple(tainted))

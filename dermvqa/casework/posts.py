@@ -90,8 +90,8 @@ class PostRef:
 MISSING, UNRECORDED = "missing", "unrecorded"
 
 
-def check_post(session: Session, case_id: int, draft_id: int | None, post: PostRef) -> str:
-    """Whether ``post`` is a recorded review post of this case showing this draft: "" when it is.
+def check_post(session: Session, case_id: int, draft_id: int | None, post: PostRef) -> tuple[str, OutboxMessage | None]:
+    """Whether ``post`` is a recorded review post of this case showing this draft: "" and its row when it is.
 
     Otherwise why not: ``MISSING`` (a leftover post: its case was deleted, or the ids do not match
     any post of this case) or ``UNRECORDED`` (the case has a post to that chat whose send is not
@@ -106,10 +106,10 @@ def check_post(session: Session, case_id: int, draft_id: int | None, post: PostR
     ).all()
     for row in rows:
         if post.message_id in (row.telegram_message_ids or ()):
-            return "" if post_draft_id(row) == (draft_id or None) else MISSING
+            return ("", row) if post_draft_id(row) == (draft_id or None) else (MISSING, None)
     if any(row.state == "pending" for row in rows):
-        return UNRECORDED
-    return MISSING
+        return UNRECORDED, None
+    return MISSING, None
 
 
 def post_draft_id(post: OutboxMessage) -> int | None:

@@ -161,22 +161,26 @@ def _lost(session, case_id: int, action: str) -> Decision:
     return Decision(False, case_id, action, CaseState(case.state), "handled", last.clinician_id if last else None)
 
 
-def _refused_post(session, case_id: int, draft_id: int | None, action: str, post: PostRef | None) -> Decision | None:
-    """None when the button was pressed under a recorded review post of this case and draft (or came
-    from no post: ``post`` None, the Edit flow's confirmation, whose session a checked post began).
+def _checked_post(
+    session, case_id: int, draft_id: int | None, action: str, post: PostRef | None
+) -> tuple[Decision | None, SafetyCheck | None]:
+    """(None, the safety check the post showed or None) when the button was pressed under a recorded
+    review post of this case and draft (or came from no post: ``post`` None, the Edit flow's
+    confirmation, whose session a checked post began); one query finds the post for both answers.
 
     A leftover post (its case deleted, or ids that match no post of the case, e.g. a number reused
     by an older database) answers "missing", and nothing changes.
     """
     if post is None:
-        return None
-    why = check_post(session, case_id, draft_id, post)
+        return None, None
+    why, row = check_post(session, case_id, draft_id, post)
     if not why:
-        return None
+        check_id = (row.payload or {}).get(SAFETY_CHECK) if row is not None else None
+        return None, session.get(SafetyCheck, check_id) if check_id else None
     if why == UNRECORDED:
         state = session.scalar(select(Case.state).where(Case.id == case_id))
-        return Decision(False, case_id, action, CaseState(state) if state else None, UNRECORDED)
-    return Decision(False, case_id, action, reason="missing")
+        return Decision(False, case_id, action, CaseState(state) if state else None, UNRECORDED), None
+    return Decision(False, case_id, action, reason="missing"), None
 
 
 def _patient_chat(session, case_id: int) -> int:
@@ -208,10 +212,9 @@ def approve(
     now = utcnow()
     audit_key = audit_key_of(db)
     with db.write() as session:
-        refused = _refused_post(session, case_id, draft_id, action, post)
+        refused, planted = _checked_post(session, case_id, draft_id, action, post)
         if refused is not None:
             return refused
-        planted = safety_checks.planted_on(session, case_id, post) if post is not None else None
         if planted is not None:
             return _on_planted(session, planted, action, clinician_id, post, now)
         draft = latest_draft(session, case_id)
@@ -304,10 +307,9 @@ def regenerate(
     now = utcnow()
     audit_key = audit_key_of(db)
     with db.write() as session:
-        refused = _refused_post(session, case_id, draft_id, REGENERATE, post)
+        refused, planted = _checked_post(session, case_id, draft_id, REGENERATE, post)
         if refused is not None:
             return refused
-        planted = safety_checks.planted_on(session, case_id, post) if post is not None else None
         if planted is not None:  # a new draft for a planted post: the case goes on as usual
             safety_checks.resolve(session, planted, REGENERATE, clinician_id, post, now)
         case = session.get(Case, case_id)
@@ -359,10 +361,9 @@ def begin_session(
     planted draft's post the safety check is settled instead ("safety_check")."""
     allowed = REVIEWABLE if action == EDIT else REJECTABLE
     with db.write() as session:
-        refused = _refused_post(session, case_id, draft_id, action, post)
+        refused, planted = _checked_post(session, case_id, draft_id, action, post)
         if refused is not None:
             return refused
-        planted = safety_checks.planted_on(session, case_id, post) if post is not None else None
         if planted is not None:  # Edit or Reject on a planted draft: caught at once, no text is asked for
             return _on_planted(session, planted, action, clinician_id, post, utcnow())
         state = session.scalar(select(Case.state).where(Case.id == case_id))

@@ -31,7 +31,7 @@ from dermvqa.casework import canaries, kinds
 from dermvqa.casework.canaries import CanaryList, CatchRate
 from dermvqa.casework.posts import SAFETY_CHECK, PostRef, review_posts
 from dermvqa.storage.database import Database
-from dermvqa.storage.models import Case, OutboxMessage, SafetyCheck
+from dermvqa.storage.models import Case, SafetyCheck
 from dermvqa.storage.outbox import add_message
 
 
@@ -82,22 +82,6 @@ class Planter:
             return {}
         check = plant_check(session, case_id, draft_id, self.rate, (self.draw(), self.draw()), self.canary_list)
         return {SAFETY_CHECK: check.id} if check is not None else {}
-
-
-def planted_on(session: Session, case_id: int, post: PostRef) -> SafetyCheck | None:
-    """The check a pressed review post belongs to, when that post showed a planted draft."""
-    rows = session.scalars(
-        select(OutboxMessage).where(
-            OutboxMessage.kind == kinds.REVIEW_REQUEST,
-            OutboxMessage.case_id == case_id,
-            OutboxMessage.chat_id == post.chat_id,
-        )
-    )
-    for row in rows:
-        if post.message_id in (row.telegram_message_ids or ()):
-            check_id = (row.payload or {}).get(SAFETY_CHECK)
-            return session.get(SafetyCheck, check_id) if check_id else None
-    return None
 
 
 def _close_planted_posts(session: Session, check: SafetyCheck, note: str) -> None:

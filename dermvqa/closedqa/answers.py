@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from dermvqa.closedqa.questions import Family, load_families
+from dermvqa.closedqa.scorer import ENCOUNTER_KEY
 from dermvqa.errors import DataFormatError
-
-ENCOUNTER_KEY = "encounter_id"
 
 
 def _answers_of(family: Family, indices: Sequence[int]) -> tuple[int, ...]:

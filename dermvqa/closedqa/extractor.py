@@ -59,7 +59,7 @@ _SITES: tuple[tuple[int, str], ...] = (
     (3, r"legs?|feet|foot|toes?|thighs?|knees?|ankles?|calf|calves|soles?|shins?|heels?|"
         r"lower (?:limbs?|extremit\w+)|(?:four |both |all )?limbs"),
     (4, r"chest|abdomen|abdominal|belly|breasts?|trunk|torso|umbilic\w+|navel"),
-    (5, r"back|lumbar|lower back|waist"),
+    (5, r"back|lumbar|waist"),
     (6, r"armpits?|axilla\w*|genitals?|genital area|scrotum|scrotal|penis|glans|foreskin|vulva|labia|vagina\w*|"
         r"buttocks?|groin|perineum|"
         r"perianal|anus|hips?"),
@@ -98,7 +98,7 @@ def _duration_option(number: float, unit: str) -> int:
     if unit == "hour":
         return HOURS
     if unit == "day":
-        return DAYS if number < 7 * 2 + 14 else WEEKS  # "20 days" is still days in the gold; 28+ reads as weeks
+        return DAYS if number < 28 else WEEKS  # "20 days" is still days in the gold; 28+ reads as weeks
     if unit == "week":
         return WEEKS if number < 5 else MONTHS
     if unit == "month":

@@ -58,7 +58,11 @@ class Family:
     question: str
     options: tuple[str, ...]
     qids: tuple[str, ...]
-    multi: bool
+
+    @property
+    def multi(self) -> bool:
+        """Whether one encounter may name several answers (the family has several ids)."""
+        return len(self.qids) > 1
 
     @property
     def not_mentioned(self) -> int:
@@ -108,7 +112,6 @@ def families_from_definitions(definitions: list[dict]) -> tuple[Family, ...]:
             question=_QUESTIONS.get(family, wording[family]),
             options=options[family],
             qids=tuple(qids[family]),
-            multi=len(qids[family]) > 1,
         )
         for family in order
     )

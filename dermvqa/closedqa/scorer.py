@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
+from dermvqa.closedqa.questions import family_of
 from dermvqa.errors import AlignmentError, DataFormatError
 
 ENCOUNTER_KEY = "encounter_id"
@@ -34,7 +35,7 @@ def family_sets(obj: Mapping) -> dict[str, set]:
     for key, value in obj.items():
         if key == ENCOUNTER_KEY or len(key) != QID_LENGTH:
             continue
-        sets.setdefault(key.split("-")[0], set()).add(value)
+        sets.setdefault(family_of(key), set()).add(value)
     return sets
 
 

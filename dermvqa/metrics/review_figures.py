@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -65,22 +64,37 @@ class CaseRow:
 
 @dataclass(frozen=True)
 class Timing:
-    """Durations in seconds: how many, the median and the 90th percentile (None when there are none)."""
+    """Durations in seconds: the median and the 90th percentile (None when there are none), the samples."""
 
-    n: int
     p50: float | None
     p90: float | None
     samples: tuple[float, ...] = ()
+
+    @property
+    def n(self) -> int:
+        return len(self.samples)
 
 
 @dataclass(frozen=True)
 class Decisions:
     counts: dict[str, int]  # every action in DECISIONS, zero included
-    total: int
-    shares: dict[str, float | None]
-    draft_use: float | None  # approved unedited or edited: the draft was sent
     edit_distance_mean: float | None  # over drafts sent (unedited ones count 0)
     edit_distance_edited_mean: float | None  # over edited drafts only
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def shares(self) -> dict[str, float | None]:
+        total = self.total
+        return {action: (count / total if total else None) for action, count in self.counts.items()}
+
+    @property
+    def draft_use(self) -> float | None:
+        """Approved unedited or edited: the draft was sent."""
+        total = self.total
+        return (self.counts[APPROVE] + self.counts[EDIT]) / total if total else None
 
 
 @dataclass(frozen=True)
@@ -152,21 +166,15 @@ def normalised_edit_distance(draft: str, sent: str) -> float:
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
-    """The ``q``-th percentile (0-100) with linear interpolation between ranks (numpy's default);
-    None for no values."""
-    if not values:
-        return None
-    if not 0 <= q <= 100:
-        raise ValueError(f"percentile must be within 0-100, got {q}")
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low, high = math.floor(rank), math.ceil(rank)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+    """``numpy.percentile`` (linear interpolation, q in 0-100, ValueError outside); None for no values."""
+    import numpy as np  # here, not at the top: the bot imports this module at start and needs numpy only for /stats
+
+    return float(np.percentile(values, q)) if len(values) else None
 
 
 def timing(seconds: Iterable[float]) -> Timing:
     samples = tuple(sorted(seconds))
-    return Timing(len(samples), percentile(samples, 50), percentile(samples, 90), samples)
+    return Timing(percentile(samples, 50), percentile(samples, 90), samples)
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -187,13 +195,8 @@ def decisions(reviews: Iterable[ReviewRow]) -> Decisions:
             distance = normalised_edit_distance((row.draft_text or "").strip(), (row.final_text or "").strip())
             sent_distances.append(distance)
             edited_distances.append(distance)
-    total = sum(counts.values())
-    shares = {k: (v / total if total else None) for k, v in counts.items()}
     return Decisions(
         counts=counts,
-        total=total,
-        shares=shares,
-        draft_use=(counts[APPROVE] + counts[EDIT]) / total if total else None,
         edit_distance_mean=_mean(sent_distances),
         edit_distance_edited_mean=_mean(edited_distances),
     )

@@ -92,21 +92,13 @@ def markdown(figures: ConsoleFigures, period: Period, charts: Mapping[str, str] 
             + " | ".join(f"{c.decisions.counts[action]} ({share_text(c.decisions.shares[action])})" for c in columns)
             + " |"
         )
-    out.append(
-        "| **draft used** (unedited or edited) | "
-        + " | ".join(share_text(c.decisions.draft_use) for c in columns)
-        + " |"
+    measures = (
+        ("**draft used** (unedited or edited)", lambda d: share_text(d.draft_use)),
+        ("edit distance, drafts sent", lambda d: distance_text(d.edit_distance_mean)),
+        ("edit distance, edited drafts", lambda d: distance_text(d.edit_distance_edited_mean)),
     )
-    out.append(
-        "| edit distance, drafts sent | "
-        + " | ".join(distance_text(c.decisions.edit_distance_mean) for c in columns)
-        + " |"
-    )
-    out.append(
-        "| edit distance, edited drafts | "
-        + " | ".join(distance_text(c.decisions.edit_distance_edited_mean) for c in columns)
-        + " |"
-    )
+    for label, shown in measures:
+        out.append(f"| {label} | " + " | ".join(shown(c.decisions) for c in columns) + " |")
     out += [
         "",
         "Edit distance: character Levenshtein distance between the draft as shown (without the disclaimer) and "

@@ -235,3 +235,38 @@ async def test_a_photo_caption_is_a_description_too(harness):
     await p.sees("Photo 1 of")
     prefill = await p.sees("From your description:")
     assert "Onset: within weeks" in prefill["plain_text"]
+
+
+async def test_a_failed_redraw_asks_the_question_again_with_the_stored_choice(tapping):
+    """editMessageReplyMarkup fails after a toggle: the stored choice is not on screen, so the
+    question comes again (through the outbox) with it checked, and Done there keeps it."""
+    harness = tapping
+    p = Patient(harness, 5105)
+    await p.start_case("A spot.")
+    q = await p.sees("Question 1 of")
+    while "Where is the affected area?" not in q["plain_text"]:
+        p.press(q, "Skip")
+        q = await p.sees("Question")
+    harness.server.fail_next("editMessageReplyMarkup", status=500)
+    p.press(q, "Head")
+    again = await p.sees("Where is the affected area?")
+    assert again["message_id"] != q["message_id"] and checked(harness, 5105, again) == ["Head"]
+    p.press(again, "Done")
+    await p.sees("Question")
+    _, sources = stored(harness, case_of(harness, 5105))
+    assert sources[SITE] == CHOSEN
+
+
+async def test_a_button_on_an_old_question_message_still_works(tapping):
+    """Days later Telegram sends the pressed message as an InaccessibleMessage (chat and id only): the
+    answer counts, the next question comes, and the old message loses its buttons (PTB keeps it a Message)."""
+    harness = tapping
+    p = Patient(harness, 5106)
+    await p.start_case("A spot.")
+    q = await p.sees("Question 1 of")
+    p._act()
+    harness.server.press_button(5106, q, labelled(q, "Skip"), inaccessible=True)
+    await p.sees("Question 2 of")
+    await harness.server.async_wait_until(
+        lambda: not buttons(harness.server.current_message(5106, q["message_id"])), 10, what="old buttons removed"
+    )

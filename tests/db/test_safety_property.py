@@ -13,10 +13,11 @@ answered with a real draft or a clinician's text, rejected, or waiting for revie
 from __future__ import annotations
 
 import itertools
+import random
 from collections import Counter
 from collections.abc import Iterator
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 from support.cases import submit
@@ -236,6 +237,20 @@ def test_no_planted_draft_ever_reaches_a_patient(tmp_path, store, data_key):
         return opened[-1]
 
     @settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    # One sequence that surely reaches a caught Edit, an approved miss and an answered case (with these
+    # draws the first two cases are planted on): which random sequences Hypothesis draws may change with its
+    # version or with what else the test run imports, so the coverage check below never rests on them.
+    @example(
+        steps=[
+            (("edit", 0, 0, 900), False),
+            (("deliver",), False),
+            (("approve", 1, 0, 900, False), False),
+            (("deliver",), False),
+            (("approve", 0, 1, 901, False), False),
+            (("approve", 1, 1, 901, False), False),
+        ],
+        rnd=random.Random(3),
+    )
     @given(steps=st.lists(st.tuples(step, st.booleans()), max_size=30), rnd=st.randoms(use_true_random=False))
     def run(steps, rnd):
         state = Run(opened[-1], store, reopen, rnd)
@@ -253,5 +268,5 @@ def test_no_planted_draft_ever_reaches_a_patient(tmp_path, store, data_key):
     finally:
         for db in opened:
             db.dispose()
-    # The examples reached every path that matters (derandomized: the same examples on every run).
+    # The examples reached every path that matters.
     assert SEEN["check missed_approved"] and SEEN["check caught_edit"] and SEEN["case answered"], dict(SEEN)

@@ -18,6 +18,8 @@ from dermvqa.closedqa.extractor import extract, itch, onset, sites
         ("it appeared half a year ago", 3),
         ("since childhood", 5),
         ("a few hours after eating", 0),
+        ("a rash for 27 days", 1),  # the gold still says days below four weeks
+        ("a rash for 28 days", 2),
     ],
 )
 def test_onset_from_a_stated_duration(text, expected):
@@ -67,6 +69,7 @@ def test_sites_map_body_words_to_options_and_back_is_not_always_the_back():
     assert sites("the rash came back on my thigh") == (3,)
     assert sites("under the armpit and on the scrotum") == (6,)
     assert sites("nothing about where") == ()
+    assert sites("a patch on my lower back") == (5,)
 
 
 def test_extract_returns_only_the_families_the_text_answers():

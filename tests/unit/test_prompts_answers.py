@@ -6,7 +6,7 @@ import pytest
 
 from dermvqa.config import load_config
 from dermvqa.errors import ConfigError
-from dermvqa.prompts import ANSWERS_HEADING, build_question, get_prompt, query_with_answers
+from dermvqa.prompts import ANSWERS_HEADING, RAW_PROMPT_ID, build_question, get_prompt, query_with_answers
 
 
 def test_template_3_lists_the_answers_after_the_query():
@@ -22,6 +22,11 @@ def test_templates_1_and_2_and_no_answers_leave_the_query_alone():
         assert not get_prompt(prompt_id).uses_answers
         assert query_with_answers(prompt_id, "text", ["Onset: within weeks"]) == "text"
     assert query_with_answers(3, "text", []) == "text"  # evaluation CLIs: no answers, just the text
+
+
+def test_the_raw_prompt_is_the_query_itself():
+    assert build_question(RAW_PROMPT_ID, "  Which site? Answer with a number. ") == "Which site? Answer with a number."
+    assert query_with_answers(RAW_PROMPT_ID, "text", ["Onset: within weeks"]) == "text"
 
 
 def test_config_accepts_prompt_3_and_refuses_4(tmp_path):
