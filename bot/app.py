@@ -20,10 +20,11 @@ from telegram import BotCommand, Update
 from telegram.ext import Application, ContextTypes
 
 from bot import conversations
-from bot.builder import application_builder
+from bot.builder import PerChatUpdateProcessor, application_builder
 from bot.dbthread import DbThread
 from bot.delivery import OutboxSender
 from bot.deps import KEY, Deps
+from bot.heap import IdleCollector, settle_heap
 from bot.incoming import IncomingRecorder
 from bot.replies import reply
 from bot.room import RoomGuard
@@ -86,8 +87,10 @@ class BotService:
         store: ImageStore | None = None,
         *,
         config_path: str | Path | None = None,
+        settles_heap: bool = False,
     ) -> None:
         self.config = config
+        self.settles_heap = settles_heap  # the service process only (bot/heap.py), never a test's
         self.roster = ClinicianRoster(config, config_path)  # reloaded on SIGHUP or a changed file
         self.db = db
         self.store = store or ImageStore(config.storage_dir, load_data_key(config))
@@ -159,6 +162,16 @@ class BotService:
             await application.bot.set_my_commands(PATIENT_COMMANDS)
         except Exception:
             logger.warning("could not set the command menu")
+        if self.settles_heap:
+            settle_heap()  # started: what lives now lives as long as the process
+            collector = IdleCollector(self._busy)
+            self._side_tasks.append(asyncio.create_task(collector.run(self._stop), name="idle-collector"))
+
+    def _busy(self) -> bool:
+        """Updates waiting or being handled (the idle collector waits for none)."""
+        processor = self.application.update_processor
+        in_flight = processor.in_flight if isinstance(processor, PerChatUpdateProcessor) else 0
+        return in_flight > 0 or self.application.update_queue.qsize() > 0
 
     async def _post_shutdown(self, application: Application) -> None:
         self._stop.set()
@@ -173,6 +186,7 @@ class BotService:
         self._sender_task = self._incoming_task = None
         self._side_tasks = []
         await self.incoming.flush()
+        await self.deps.downloads.aclose()
         self.db_thread.close()
 
     # -- for tests and the demo: run inside an existing event loop ----------------------------

@@ -29,15 +29,20 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         self._slots = asyncio.Semaphore(max_concurrent_updates)
         self._locks: dict[int, asyncio.Lock] = {}
         self._users: Counter[int] = Counter()  # updates holding or waiting for each chat's lock
+        self.in_flight = 0  # updates received and not yet handled (bot.heap collects when none are)
 
     async def process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         await self.do_process_update(update, coroutine)  # slots are taken below, after the chat's lock
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         chat = update.effective_chat if isinstance(update, Update) else None
+        self.in_flight += 1
         if chat is None:
-            async with self._slots:
-                await coroutine
+            try:
+                async with self._slots:
+                    await coroutine
+            finally:
+                self.in_flight -= 1
             return
         lock = self._locks.setdefault(chat.id, asyncio.Lock())
         self._users[chat.id] += 1
@@ -45,6 +50,7 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
             async with lock, self._slots:
                 await coroutine
         finally:
+            self.in_flight -= 1
             self._users[chat.id] -= 1
             if not self._users[chat.id]:  # nobody else waits: forget the chat's lock
                 del self._users[chat.id], self._locks[chat.id]

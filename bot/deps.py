@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from telegram.ext import ContextTypes
 
 from bot.dbthread import DbThread
+from bot.download import Downloader
 from bot.texts import Texts
 from dermvqa.config import Config
 from dermvqa.storage.database import Database
@@ -37,6 +38,7 @@ class Deps:
     incoming: IncomingRecorder
     roster: ClinicianRoster  # the live clinician list (reloaded without a restart)
     submissions: SubmitBatcher  # Submit presses, group-committed
+    downloads: Downloader = field(default_factory=Downloader)  # one HTTP client for patients' files
 
     def is_clinician(self, user_id: int | None) -> bool:
         return self.roster.is_clinician(user_id)

@@ -16,7 +16,6 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes, ConversationHandl
 
 from bot import questions
 from bot.deps import deps
-from bot.download import fetch_file
 from bot.rendering import status_text
 from bot.replies import best_effort, reply
 from dermvqa.casework import intake
@@ -214,7 +213,7 @@ async def _add_photo(update, context, file_id: str, unique_id: str, size: int | 
     if room := await d.call(intake.check_room, d.db, update.effective_user.id, limits):
         return room
     try:
-        data = await fetch_file(context.bot, file_id, limits.max_file_bytes)
+        data = await d.downloads.fetch(context.bot, file_id, limits.max_file_bytes)
     except FileTooLarge:
         return Refusal("file_too_large", limits.max_file_bytes)
     # Decoding and writing the file happen off the database thread; only the row goes through it.

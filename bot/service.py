@@ -122,7 +122,7 @@ def run_service(
     upgrade(db)
     # The bot first: a configuration it refuses (a bad webhook secret, a missing extra) stops the
     # service before any child process starts.
-    service = BotService(config, token, db, config_path=config_path)
+    service = BotService(config, token, db, config_path=config_path, settles_heap=True)
     worker = WorkerProcess(config_path) if with_worker else None
     scheduler = None
     if with_scheduler:

@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from dermvqa.states import CaseState
@@ -23,6 +23,23 @@ from dermvqa.storage.models import OutboxMessage, utcnow
 from dermvqa.storage.outbox import ANSWER, DELETED, REVIEW_REQUEST, WITHDRAW_POST, add_message
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
+_OUTBOX = OutboxMessage.__table__
+# Built once (their cache keys are memoised): these run for every message the bot sends.
+_FAN_OUT_ROWS = select(_OUTBOX.c.id, _OUTBOX.c.kind, _OUTBOX.c.case_id, _OUTBOX.c.payload).where(
+    _OUTBOX.c.id.in_(bindparam("ids", expanding=True)), _OUTBOX.c.state == PENDING
+)
+_TAKEN_KEYS = select(_OUTBOX.c.dedupe_key).where(_OUTBOX.c.dedupe_key.in_(bindparam("keys", expanding=True)))
+_INSERT_ROWS = insert(_OUTBOX)
+_MARK_SENT = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+    .values(state=SENT, sent_at=bindparam("now"))
+)
+_MARK_FAILED = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+    .values(state=FAILED, last_error=bindparam("error"))
+)
 
 
 @dataclass(frozen=True)
@@ -62,30 +79,47 @@ def due(db: Database, now: dt.datetime, limit: int = 200) -> list[OutboxRow]:
         return [_view(r) for r in rows]
 
 
+NO_RECIPIENTS = "no review recipients: set [review] chat_id or clinician_ids"
+
+
 def fan_out_many(db: Database, row_ids: list[int], recipients: list[int]) -> int:
     """Copy clinicians' rows (no chat) to each recipient chat and close the originals, in one
-    transaction; returns how many copies were queued."""
-    copies = 0
-    with db.write() as session:
-        for row_id in row_ids:
-            row = session.get(OutboxMessage, row_id)
-            if row is None or row.state != PENDING:
-                continue
-            if not recipients:
-                row.state, row.last_error = FAILED, "no review recipients: set [review] chat_id or clinician_ids"
-                continue
-            for chat_id in recipients:
-                add_message(
-                    session,
-                    row.kind,
-                    chat_id=chat_id,
-                    case_id=row.case_id,
-                    payload=dict(row.payload or {}),
-                    dedupe_key=f"fanout:{row.id}:{chat_id}",
-                )
-            row.state, row.sent_at = SENT, utcnow()
-            copies += len(recipients)
-    return copies
+    transaction of four statements whatever their number (Core: the worker's drafts land here in
+    bursts, while patients are waiting on the same thread); returns how many copies were queued.
+    A copy already queued (its ``fanout:`` key exists) is not queued twice."""
+    if not row_ids:
+        return 0
+    with db.write_core() as connection:
+        rows = connection.execute(_FAN_OUT_ROWS, {"ids": list(row_ids)}).all()
+        if not rows:
+            return 0
+        ids = [row.id for row in rows]
+        if not recipients:
+            connection.execute(_MARK_FAILED, {"ids": ids, "error": NO_RECIPIENTS})
+            return 0
+        now = utcnow()
+        copies = [
+            {
+                "kind": row.kind,
+                "chat_id": chat_id,
+                "case_id": row.case_id,
+                "payload": dict(row.payload or {}),
+                "state": PENDING,
+                "attempts": 0,
+                "progress": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+                "dedupe_key": f"fanout:{row.id}:{chat_id}",
+            }
+            for row in rows
+            for chat_id in recipients
+        ]
+        taken = set(connection.execute(_TAKEN_KEYS, {"keys": [c["dedupe_key"] for c in copies]}).scalars())
+        fresh = [c for c in copies if c["dedupe_key"] not in taken]
+        if fresh:
+            connection.execute(_INSERT_ROWS, fresh)
+        connection.execute(_MARK_SENT, {"ids": ids, "now": now})
+    return len(copies)
 
 
 def _media_of(part: dict[str, Any]) -> str:
@@ -149,7 +183,6 @@ class RowOutcome:
     count_attempt: bool = True
 
 
-_OUTBOX = OutboxMessage.__table__
 # Built once (their cache keys are memoised): recording runs for every message the bot sends.
 _OUTCOME_ROWS = select(
     _OUTBOX.c.id,

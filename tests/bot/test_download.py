@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from bot.download import download_capped
+from bot.download import Downloader, download_capped
 from dermvqa.errors import DownloadError, FileTooLarge
 
 
@@ -51,3 +51,18 @@ async def test_http_errors_do_not_quote_the_url():
     assert "SECRET" not in str(error.value)
     with pytest.raises(DownloadError, match="HTTP 404"):
         await download_capped("http://x/y", 10, transport=httpx.MockTransport(lambda r: httpx.Response(404)))
+
+
+async def test_one_client_serves_every_download_until_closed():
+    sent: list[int] = []
+    downloader = Downloader(streaming(20_000, 10_000, sent))
+    client = downloader.client()
+    for _ in range(3):  # a capped download leaves the shared client usable
+        assert await download_capped("http://files/x", 100_000, client=downloader.client()) == b"\x00" * 20_000
+    with pytest.raises(FileTooLarge):
+        await download_capped("http://files/x", 10_000, client=downloader.client())
+    assert downloader.client() is client and not client.is_closed
+    await downloader.aclose()
+    assert client.is_closed
+    assert downloader.client() is not client  # reopened on demand (a restarted application)
+    await downloader.aclose()

@@ -62,11 +62,7 @@ def _parts(db: Database, row: store_rows.OutboxRow) -> list[dict]:
 def deliver(db: Database, recipients: list[int]) -> int:
     """Deliver every due row (as the sender records it); returns how many."""
     clinicians_rows = [r.id for r in store_rows.due(db, utcnow() + dt.timedelta(days=1)) if r.chat_id is None]
-    if hasattr(store_rows, "fan_out_many"):  # the sender's batched fan-out (issue 13)
-        store_rows.fan_out_many(db, clinicians_rows, recipients)
-    else:
-        for row_id in clinicians_rows:
-            store_rows.fan_out(db, row_id, recipients)
+    store_rows.fan_out_many(db, clinicians_rows, recipients)
     rows = [r for r in store_rows.due(db, utcnow() + dt.timedelta(days=1)) if r.chat_id is not None]
     for row in rows:
         parts = _parts(db, row)
