@@ -1,13 +1,13 @@
 """The bot process's garbage collector, set for a long-running server with a large start-up heap.
 
 After start-up the bot holds some 130,000 objects that live as long as the process (modules, the
-SQLAlchemy metadata, python-telegram-bot's classes); a full collection walks all of them (30-80 ms
-each on this machine, measured with ``gc.callbacks``), and with the interpreter's defaults a crowd
-pressing Submit paid for several, at random moments. So, once started (:func:`settle_heap`):
+SQLAlchemy metadata, python-telegram-bot's classes); a full collection walks all of them (26-90 ms
+each on this machine, measured with ``gc.callbacks`` during ``bench/bot_load.py``), and with the
+interpreter's defaults several ran per run, at random moments, sometimes inside a burst of Submits.
+So, once started (:func:`settle_heap`):
 
-- ``gc.freeze()`` moves the start-up heap into the permanent generation, which collections skip
-  (the recipe of the ``gc`` documentation for long-running processes; refcounting still frees
-  those objects);
+- ``gc.freeze()`` moves the start-up heap into the permanent generation, which every later
+  collection ignores (refcounting still frees those objects);
 - the young generation is collected every 50,000 allocations instead of 700: most of a request's
   objects die by refcount before that, so fewer survive into (and are walked again in) the older
   generations;
