@@ -21,11 +21,12 @@ Only cyclic garbage (httpx responses and requests form cycles) waits longer: som
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 import time
 from collections.abc import Callable
+
+from bot.wake import wait_stop
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +70,7 @@ class IdleCollector:
     async def run(self, stop: asyncio.Event) -> None:
         idle_before, last_full = False, time.monotonic()
         while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.every)
+            await wait_stop(stop, self.every)
             idle = not self.busy()
             if idle and idle_before:
                 if time.monotonic() - last_full >= self.full_every:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from telegram import Update
@@ -11,6 +10,7 @@ from telegram.ext import ContextTypes
 
 from bot.dbthread import DbThread
 from bot.deps import deps
+from bot.wake import wait_stop
 from dermvqa.storage.conversation import IncomingEntry
 from dermvqa.storage.conversation import record_incoming as store_incoming
 from dermvqa.storage.database import Database
@@ -59,8 +59,7 @@ class IncomingRecorder:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.interval)
+            await wait_stop(stop, self.interval)
             await self.flush()
 
 

@@ -1,9 +1,11 @@
-"""The bot's background loops (outbox sender, clinician roster, review room) sleep the same way:
-until they are stopped, woken for new work, or their polling interval passes."""
+"""The bot's background loops (outbox sender, clinician roster, review room, watchdog, incoming
+record, idle collector) sleep the same way: until they are stopped, woken for new work, or their
+polling interval passes."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 
 async def wait_either(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:
@@ -12,3 +14,9 @@ async def wait_either(stop: asyncio.Event, wake: asyncio.Event, timeout: float) 
     _, pending = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     for waiter in pending:
         waiter.cancel()
+
+
+async def wait_stop(stop: asyncio.Event, timeout: float) -> None:
+    """Sleep until ``stop`` is set or ``timeout`` seconds pass."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout)

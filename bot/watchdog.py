@@ -10,12 +10,12 @@ transactions: :mod:`dermvqa.casework.alerts`). A report is made once: its key is
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable
 
 from bot.dbthread import DbThread
+from bot.wake import wait_stop
 from dermvqa.casework.alerts import raise_alerts
 from dermvqa.storage.database import Database
 from dermvqa.storage.models import utcnow
@@ -47,5 +47,4 @@ class Watchdog:
                 await self.check()
             except Exception as exc:  # the database is away: try again on the next tick
                 logger.error("watchdog check failed: %s", type(exc).__name__)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.interval)
+            await wait_stop(stop, self.interval)

@@ -20,11 +20,11 @@ from dermvqa.storage.cases import transition
 from dermvqa.storage.conversation import Outgoing, record_outgoing_many
 from dermvqa.storage.database import Database
 from dermvqa.storage.models import OutboxMessage, utcnow
-from dermvqa.storage.outbox import ANSWER, DELETED, REVIEW_REQUEST, WITHDRAW_POST, add_message
+from dermvqa.storage.outbox import ANSWER, DELETED, REVIEW_REQUEST, WITHDRAW_POST, add_message, row_values
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 _OUTBOX = OutboxMessage.__table__
-# Built once (their cache keys are memoised): these run for every message the bot sends.
+# Built once (their cache keys are memoised): the fan-out runs at every pass with clinicians' rows.
 _FAN_OUT_ROWS = select(_OUTBOX.c.id, _OUTBOX.c.kind, _OUTBOX.c.case_id, _OUTBOX.c.payload).where(
     _OUTBOX.c.id.in_(bindparam("ids", expanding=True)), _OUTBOX.c.state == PENDING
 )
@@ -99,18 +99,7 @@ def fan_out_many(db: Database, row_ids: list[int], recipients: list[int]) -> int
             return 0
         now = utcnow()
         copies = [
-            {
-                "kind": row.kind,
-                "chat_id": chat_id,
-                "case_id": row.case_id,
-                "payload": dict(row.payload or {}),
-                "state": PENDING,
-                "attempts": 0,
-                "progress": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-                "dedupe_key": f"fanout:{row.id}:{chat_id}",
-            }
+            row_values(row.kind, chat_id, row.case_id, dict(row.payload or {}), now, f"fanout:{row.id}:{chat_id}")
             for row in rows
             for chat_id in recipients
         ]

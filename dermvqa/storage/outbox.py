@@ -7,6 +7,7 @@ The bot's sender delivers them (``bot/delivery``). Kinds written by the core:
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from sqlalchemy import select
@@ -41,3 +42,27 @@ def add_message(
     session.add(row)
     session.flush()
     return row
+
+
+def row_values(
+    kind: str,
+    chat_id: int | None,
+    case_id: int | None,
+    payload: dict[str, Any],
+    now: dt.datetime,
+    dedupe_key: str | None = None,
+) -> dict[str, Any]:
+    """The columns of a new pending outbox row, for Core INSERTs of many rows at once (the hot paths
+    that skip :func:`add_message`'s one-row ORM insert)."""
+    return {
+        "kind": kind,
+        "chat_id": chat_id,
+        "case_id": case_id,
+        "payload": payload,
+        "state": "pending",
+        "attempts": 0,
+        "progress": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "dedupe_key": dedupe_key,
+    }

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Select, bindparam, func, insert, select, upda
 from dermvqa.states import CaseState, JobState
 from dermvqa.storage.delivery import OutboxRow
 from dermvqa.storage.models import Case, CaseImage, Job, OutboxMessage, Patient
+from dermvqa.storage.outbox import row_values
 
 CASES, IMAGES, JOBS, OUTBOX, PATIENTS = (
     Case.__table__,
@@ -166,21 +167,7 @@ def queue_cases(
         return rows
     ids = connection.execute(
         INSERT_OUTBOX,
-        [
-            {
-                "kind": m.kind,
-                "chat_id": m.chat_id,
-                "case_id": case_id,
-                "payload": m.payload,
-                "state": "pending",
-                "attempts": 0,
-                "progress": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-                "dedupe_key": m.dedupe_key,
-            }
-            for case_id, m in owed
-        ],
+        [row_values(m.kind, m.chat_id, case_id, m.payload, now, m.dedupe_key) for case_id, m in owed],
     ).scalars()
     for row_id, (case_id, m) in zip(ids, owed, strict=True):
         rows[case_id].append(OutboxRow(row_id, m.kind, m.chat_id, case_id, dict(m.payload), 0, 0, ()))
