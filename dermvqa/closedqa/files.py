@@ -12,6 +12,7 @@ import json
 from importlib import resources
 from pathlib import Path
 
+from dermvqa.data.challenge import read_json_list
 from dermvqa.data.locations import shared_dermavqa_dir
 from dermvqa.errors import DataFormatError, UsageError
 
@@ -24,18 +25,7 @@ def load_closed_file(path: str | Path) -> list[dict]:
     Raises :class:`DataFormatError` naming the file and the entry for anything else.
     """
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataFormatError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise DataFormatError(f"{path}: a folder, not a file") from None
-    except json.JSONDecodeError as exc:
-        raise DataFormatError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    except UnicodeDecodeError:
-        raise DataFormatError(f"{path}: not UTF-8 text") from None
-    if not isinstance(data, list):
-        raise DataFormatError(f"{path}: expected a JSON list of encounter objects, got {type(data).__name__}")
+    data = read_json_list(path)
     for index, obj in enumerate(data):
         if not isinstance(obj, dict) or not isinstance(obj.get("encounter_id"), str):
             raise DataFormatError(f"{path}: entry {index} is not an object with a string 'encounter_id'")

@@ -66,11 +66,14 @@ def join_query(title: str, content: str) -> str:
     return title or content
 
 
-def _read_json_list(path: Path) -> list[Any]:
+def read_json_list(path: Path) -> list[Any]:
+    """A challenge file's JSON list of encounter objects; a DataFormatError naming the file otherwise."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise DataFormatError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise DataFormatError(f"{path}: a folder, not a file") from None
     except json.JSONDecodeError as exc:
         raise DataFormatError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     except UnicodeDecodeError:
@@ -155,14 +158,14 @@ def parse_encounter(obj: Any, path: Path, index: int) -> Encounter:
 def load_encounters(path: str | Path) -> list[Encounter]:
     """Every encounter of a DermaVQA file (iiyi with queries, or Reddit answers-only)."""
     path = Path(path)
-    return [parse_encounter(obj, path, i) for i, obj in enumerate(_read_json_list(path))]
+    return [parse_encounter(obj, path, i) for i, obj in enumerate(read_json_list(path))]
 
 
 def load_predictions(path: str | Path, lang: str = "en") -> list[Prediction]:
     """A prediction file: the first response's ``content_<lang>`` of every entry."""
     path = Path(path)
     out = []
-    for index, obj in enumerate(_read_json_list(path)):
+    for index, obj in enumerate(read_json_list(path)):
         if not isinstance(obj, dict):
             raise DataFormatError(f"{path}: entry {index}: expected an object, got {type(obj).__name__}")
         encounter_id = _string(obj, "encounter_id", path, index, required=True)
