@@ -193,7 +193,10 @@ async def _ask_urgent_confirmation(
         f"{d.texts.urgent_advice(labels)}\n\nCheck that the draft fits it; nothing is sent until you confirm."
     )
     data = f"rv:{URGENT_CONFIRM}:{case_id}:{draft_id or 0}:{post.message_id}"
-    await reply(context, chat_id, text, [[["I checked the urgent advice: approve", data]]], case_id=case_id)
+    once = f"uok:{case_id}:{draft_id or 0}:{chat_id}"  # a double tap of Approve asks once
+    await reply(
+        context, chat_id, text, [[["I checked the urgent advice: approve", data]]], case_id=case_id, dedupe_key=once
+    )
 
 
 async def _urgent_confirmed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | None:

@@ -22,9 +22,17 @@ logger = logging.getLogger(__name__)
 REPLY = "reply"
 
 
-def queue_reply(d: Deps, chat_id: int, text: str, buttons: list | None = None, case_id: int | None = None) -> None:
+def queue_reply(
+    d: Deps,
+    chat_id: int,
+    text: str,
+    buttons: list | None = None,
+    case_id: int | None = None,
+    dedupe_key: str | None = None,
+) -> None:
     with d.db.write() as session:
-        add_message(session, REPLY, chat_id=chat_id, case_id=case_id, payload={"parts": text_parts(text, buttons)})
+        payload = {"parts": text_parts(text, buttons)}
+        add_message(session, REPLY, chat_id=chat_id, case_id=case_id, payload=payload, dedupe_key=dedupe_key)
 
 
 async def reply(
@@ -34,13 +42,15 @@ async def reply(
     buttons: list | None = None,
     *,
     case_id: int | None = None,
+    dedupe_key: str | None = None,
 ) -> None:
     """Queue a message to ``chat_id`` (split at 4096 characters; buttons on the last part).
 
     ``case_id``: the case the text is about (a clinician's preview quoting an edit or a reason), so
-    the row and its conversation record go when the patient erases their data."""
+    the row and its conversation record go when the patient erases their data. ``dedupe_key``: a
+    message that must be queued once however often its cause repeats (a double tap, a redelivery)."""
     d = deps(context)
-    await d.call(queue_reply, d, chat_id, text, buttons, case_id)
+    await d.call(queue_reply, d, chat_id, text, buttons, case_id, dedupe_key)
     d.nudge()
 
 
