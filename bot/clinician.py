@@ -35,7 +35,6 @@ from dermvqa.metrics.period import parse_stats_period
 from dermvqa.metrics.review_figures import console_figures
 from dermvqa.storage.models import utcnow
 from dermvqa.storage.outbox import REVIEW_REQUEST, add_message
-from dermvqa.triage import flag_label
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +147,7 @@ async def review_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> R
             d, review.approve, d.db, case_id, draft_id or 0, user.id, clinician_name=_name(update), post=post
         )
         if decision.reason == "confirm_urgent":
-            await _ask_urgent_confirmation(context, d, chat.id, case_id, draft_id, post)
+            await _ask_urgent_confirmation(context, d, chat.id, case_id, draft_id, post, decision.flags)
         return await _answer(update, d, decision, f"Approved: the answer to case #{case_id} is on its way.")
     if action == review.REGENERATE:
         decision = await _decide(
@@ -183,14 +182,19 @@ async def review_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> R
 
 
 async def _ask_urgent_confirmation(
-    context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int, case_id: int, draft_id: int | None, post: PostRef
+    context: ContextTypes.DEFAULT_TYPE,
+    d: Deps,
+    chat_id: int,
+    case_id: int,
+    draft_id: int | None,
+    post: PostRef,
+    labels: tuple[str, ...],
 ) -> None:
-    """A red-flag case: show the urgent advice the answer will start with; only its button approves."""
-    detail = await d.call(review.case_detail, d.db, case_id)
-    labels = [flag_label(f) for f in (detail.urgent_reasons if detail else ())] or ["a sign that needs urgent care"]
+    """A red-flag case: show the urgent advice the answer will start with; only its button approves.
+    ``labels``: the red flags the approval found (no second read of the case)."""
     text = (
         f"Case #{case_id} is URGENT ({', '.join(labels)}). The patient's answer will start with this advice:\n\n"
-        f"{d.texts.urgent_advice(labels)}\n\nCheck that the draft fits it; nothing is sent until you confirm."
+        f"{d.texts.urgent_advice(list(labels))}\n\nCheck that the draft fits it; nothing is sent until you confirm."
     )
     data = f"rv:{URGENT_CONFIRM}:{case_id}:{draft_id or 0}:{post.message_id}"
     once = f"uok:{case_id}:{draft_id or 0}:{chat_id}"  # a double tap of Approve asks once

@@ -48,6 +48,7 @@ class Decision:
     reason: str = ""
     last_actor: int | None = None  # who acted last, when someone was first
     note: str = ""  # with "safety_check": what was wrong with the planted draft
+    flags: tuple[str, ...] = ()  # with "confirm_urgent": the red flags, as the patient is told them
 
 
 @dataclass(frozen=True)
@@ -228,7 +229,7 @@ def approve(
         flags = urgent_labels(session, case_id)
         state = CaseState(session.scalar(select(Case.state).where(Case.id == case_id)))
         if flags and not urgent_checked and state in REVIEWABLE:
-            return Decision(False, case_id, action, state, "confirm_urgent")
+            return Decision(False, case_id, action, state, "confirm_urgent", flags=flags)
         if not transition(session, case_id, CaseState.APPROVED, expected=REVIEWABLE, final_text=text, reviewed_at=now):
             return _lost(session, case_id, action)
         session.add(
