@@ -283,6 +283,7 @@ def test_an_edited_red_flag_answer_still_carries_the_flags(db, store):
     assert view.urgent_flags == ("a mole that is changing fast or bleeding",)  # the preview shows the advice
     without = review.approve(db, case_id, draft_id, CLINICIAN, final_text=view.proposed_text)
     assert without.reason == "confirm_urgent"
+    assert without.flags == view.urgent_flags  # what the confirmation message names, without a second read
     assert review.approve(db, case_id, draft_id, CLINICIAN, final_text=view.proposed_text, urgent_checked=True).ok
     with db.read() as session:
         answer = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == kinds.ANSWER)).one()
