@@ -43,6 +43,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 
 from bot import rendering
 from bot.dbthread import DbThread
+from bot.groupcommit import GroupCommit
 from bot.texts import Texts
 from bot.wake import wait_either
 from dermvqa.casework import kinds
@@ -107,42 +108,27 @@ class ProgressLog:
     """
 
     def __init__(self, call: DbThread, db: Database, max_attempts: int, window: float = 0.003) -> None:
-        self.call, self.db, self.max_attempts, self.window = call, db, max_attempts, window
-        self._waiting: list[tuple[RowOutcome, asyncio.Future[bool]]] = []
-        self._writer: asyncio.Task | None = None
-        self.commits = 0  # transactions written (for tests and benchmarks)
+        self.call, self.db, self.max_attempts = call, db, max_attempts
+        # sends completing within ``window`` seconds share the commit
+        self._group: GroupCommit[RowOutcome, bool] = GroupCommit(self._commit, name="outbox-progress", window=window)
+
+    @property
+    def commits(self) -> int:  # transactions written (for tests and benchmarks)
+        return self._group.commits
 
     async def record(self, outcome: RowOutcome) -> bool:
         """Commit ``outcome``; False when its row no longer exists (deleted with its case)."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._waiting.append((outcome, future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write(), name="outbox-progress")
-        return await future
+        return await self._group.add(outcome)
 
-    async def _write(self) -> None:
-        while self._waiting:
-            await asyncio.sleep(self.window)  # sends completing within these milliseconds share the commit
-            batch, self._waiting = self._waiting, []
-            gone: set[int] = set()
-            try:
-                outcomes = [outcome for outcome, _ in batch]
-                gone = await self.call(
-                    store_rows.record_outcomes, self.db, outcomes, max_attempts=self.max_attempts, now=utcnow()
-                )
-            except Exception as exc:  # the database is unavailable: the senders stop and retry later
-                logger.error("outbox: recording %d deliveries failed: %s", len(batch), type(exc).__name__)
-                error: BaseException | None = _RecordFailed(type(exc).__name__)
-            else:
-                self.commits += 1
-                error = None
-            for outcome, future in batch:
-                if future.done():
-                    continue
-                if error is None:
-                    future.set_result(outcome.row.id not in gone)
-                else:
-                    future.set_exception(error)
+    async def _commit(self, outcomes: list[RowOutcome]) -> list[bool]:
+        try:
+            gone = await self.call(
+                store_rows.record_outcomes, self.db, outcomes, max_attempts=self.max_attempts, now=utcnow()
+            )
+        except Exception as exc:  # the database is unavailable: the senders stop and retry later
+            logger.error("outbox: recording %d deliveries failed: %s", len(outcomes), type(exc).__name__)
+            raise _RecordFailed(type(exc).__name__) from None
+        return [outcome.row.id not in gone for outcome in outcomes]
 
 
 def keyboard(buttons: list | None) -> InlineKeyboardMarkup | None:

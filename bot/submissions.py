@@ -8,10 +8,10 @@ rows (written in the transaction that queues the case) or why it was refused.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from bot.dbthread import DbThread
+from bot.groupcommit import GroupCommit
 from dermvqa.casework import intake
 from dermvqa.casework.intake import Refusal, Submitted
 from dermvqa.config import IntakeConfig
@@ -23,36 +23,15 @@ logger = logging.getLogger(__name__)
 class SubmitBatcher:
     def __init__(self, call: DbThread, db: Database, limits: IntakeConfig, max_attempts: int) -> None:
         self.call, self.db, self.limits, self.max_attempts = call, db, limits, max_attempts
-        self._waiting: list[tuple[int, asyncio.Future]] = []
-        self._writer: asyncio.Task | None = None
-        self.transactions = 0  # for tests and benchmarks
+        self._group: GroupCommit[int, Submitted | Refusal] = GroupCommit(self._commit, name="submit-batch")
+
+    @property
+    def transactions(self) -> int:  # for tests and benchmarks
+        return self._group.commits
 
     async def submit(self, user_id: int) -> Submitted | Refusal:
         """Submit this user's open case (see :func:`dermvqa.casework.intake.submit_many`)."""
-        future: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._waiting.append((user_id, future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write(), name="submit-batch")
-        return await future
+        return await self._group.add(user_id)
 
-    async def _write(self) -> None:
-        while self._waiting:
-            batch, self._waiting = self._waiting, []
-            try:
-                users = [user for user, _ in batch]
-                results = await self.call(
-                    intake.submit_many, self.db, users, self.limits, max_attempts=self.max_attempts
-                )
-                self.transactions += 1
-            except Exception as exc:  # the database failed: every press of this batch hears of it
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for (_, future), result in zip(batch, results, strict=True):
-                if future.done():  # its handler was cancelled (shutdown)
-                    continue
-                if isinstance(result, Exception):
-                    future.set_exception(result)
-                else:
-                    future.set_result(result)
+    async def _commit(self, users: list[int]) -> list[Submitted | Refusal | PermissionError]:
+        return await self.call(intake.submit_many, self.db, users, self.limits, max_attempts=self.max_attempts)

@@ -1,0 +1,57 @@
+"""A group commit: items queued while one write runs go into the next write, together.
+
+The bot's hot writes (Submit presses, delivery records) are short transactions on its one database
+thread; a crowd would otherwise queue one transaction per item. Each caller waits for its own
+item's result; no timer is needed (``window`` optionally lets items that complete within the same
+milliseconds share a write).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class GroupCommit(Generic[T, R]):
+    """``commit(items)`` writes a batch and returns one result per item, in order; a result that is
+    an exception is raised to that item's caller. When ``commit`` raises, every caller of the batch
+    gets the exception."""
+
+    def __init__(
+        self, commit: Callable[[list[T]], Awaitable[Sequence[R | BaseException]]], *, name: str, window: float = 0.0
+    ) -> None:
+        self._commit, self.name, self.window = commit, name, window
+        self._waiting: list[tuple[T, asyncio.Future[R]]] = []
+        self._writer: asyncio.Task | None = None
+        self.commits = 0  # writes that succeeded (for tests and benchmarks)
+
+    async def add(self, item: T) -> R:
+        """Queue ``item`` for the next write and wait for its result."""
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write(), name=self.name)
+        return await future
+
+    async def _write(self) -> None:
+        while self._waiting:
+            if self.window:
+                await asyncio.sleep(self.window)
+            batch, self._waiting = self._waiting, []
+            try:
+                results: Sequence[R | BaseException] = await self._commit([item for item, _ in batch])
+            except Exception as exc:  # the write failed: every item of this batch hears of it
+                results = [exc] * len(batch)
+            else:
+                self.commits += 1
+            for (_, future), result in zip(batch, results, strict=True):
+                if future.done():  # its caller was cancelled (shutdown)
+                    continue
+                if isinstance(result, BaseException):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
