@@ -125,6 +125,7 @@ class BotService:
             self.incoming,
             self.roster,
             SubmitBatcher(self.db_thread, db, config.intake, config.worker.max_attempts),
+            self.sender.reserve,
         )
         self.application.bot_data[KEY] = self.deps = deps
         conversations.install(self.application, self.roster.filter, config.review.chat_id)

@@ -26,7 +26,7 @@ import functools
 import io
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from PIL import Image
@@ -184,19 +184,21 @@ class OutboxSender:
         """Something was just written to the outbox: deliver it now rather than at the next poll."""
         self._wake.set()
 
-    async def deliver_now(self, rows: Sequence[OutboxRow]) -> None:
+    async def deliver_now(self, rows: Sequence[OutboxRow], *, reserved: int | None = None) -> None:
         """Deliver rows just committed for one chat (a Submit's acknowledgement) without waiting for
         a pass: no read of the outbox, the send and its record as any other. Returns once the first
         send is answered: the caller's concurrency slot bounds the requests in flight, as in any bot
         (more requests waiting for the connection pool cost CPU in httpcore), and the record is
         committed afterwards, many acknowledgements to one transaction (``direct_window``). The
         chat stays taken until then. When that chat is already being written to, the next pass
-        delivers them instead, in order."""
+        delivers them instead, in order. ``reserved``: the chat the caller holds with :meth:`reserve`
+        since before the rows were committed (a pass could otherwise send them in between)."""
         rows = [row for row in rows if row.chat_id is not None]
         if not rows:
             return
         chat = rows[0].chat_id
-        if any(row.chat_id != chat for row in rows) or self._busy_chats[chat]:
+        held = int(chat == reserved)  # the caller's own hold does not make the chat busy
+        if any(row.chat_id != chat for row in rows) or self._busy_chats[chat] > held:
             self.nudge()
             return
         self._claim(chat)  # before any await: a pass must not take them too
@@ -222,6 +224,16 @@ class OutboxSender:
         """Wait for direct deliveries still recording (before the database thread closes)."""
         if self._direct:
             await asyncio.gather(*self._direct, return_exceptions=True)
+
+    @contextlib.contextmanager
+    def reserve(self, chat: int) -> Iterator[None]:
+        """Hold ``chat`` so that no pass writes to it: taken before a transaction that writes rows the
+        caller then hands to :meth:`deliver_now` (``reserved=chat``); released on leaving."""
+        self._claim(chat)
+        try:
+            yield
+        finally:
+            self._release(chat)
 
     def _claim(self, chat: int) -> None:
         self._busy_chats[chat] += 1

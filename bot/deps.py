@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -13,7 +14,6 @@ from bot.download import Downloader
 from bot.texts import Texts
 from dermvqa.config import Config
 from dermvqa.storage.database import Database
-from dermvqa.storage.delivery import OutboxRow
 from dermvqa.storage.image_store import ImageStore
 
 if TYPE_CHECKING:
@@ -33,11 +33,13 @@ class Deps:
     texts: Texts
     nudge: Callable[[], None]  # wake the outbox sender after writing to the outbox
     # send outbox rows just committed for one chat now, without waiting for the sender's next pass
-    deliver_now: Callable[[Sequence[OutboxRow]], Awaitable[None]]
+    deliver_now: Callable[..., Awaitable[None]]  # (rows, *, reserved=chat)
     db_thread: DbThread
     incoming: IncomingRecorder
     roster: ClinicianRoster  # the live clinician list (reloaded without a restart)
     submissions: SubmitBatcher  # Submit presses, group-committed
+    # hold a chat against outbox passes while its rows are written and sent directly (a context manager)
+    reserve_chat: Callable[[int], AbstractContextManager[None]] | None = None
     downloads: Downloader = field(default_factory=Downloader)  # one HTTP client for patients' files
 
     def is_clinician(self, user_id: int | None) -> bool:

@@ -8,6 +8,7 @@ so nothing a patient sent is lost and no step is repeated.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 
@@ -293,13 +294,18 @@ async def submit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> PatientS
     d = deps(context)
     query = update.callback_query
     answered = asyncio.ensure_future(best_effort(query.answer(), "answering a button")) if query else None
-    result = await d.submissions.submit(update.effective_user.id)  # one transaction, shared with other presses
-    if answered is not None:
-        await answered
-    if isinstance(result, Refusal):
+    chat = update.effective_chat.id
+    # Held from before the transaction until the acknowledgement is sent: an outbox pass in between
+    # would find it pending and send it too.
+    with d.reserve_chat(chat) if d.reserve_chat else contextlib.nullcontext():
+        result = await d.submissions.submit(update.effective_user.id)  # one transaction, shared with other presses
+        if answered is not None:
+            await answered
+        if not isinstance(result, Refusal):
+            await d.deliver_now(result.deliver, reserved=chat)  # the acknowledgement (and any urgent advice)
+    if isinstance(result, Refusal):  # (queued after the hold: the next pass sends it)
         await _reply(update, context, d.texts.refused(result.code, result.limit))
         return PatientState.COLLECTING
-    await d.deliver_now(result.deliver)  # the acknowledgement (and any urgent advice): written, now sent
     if result.urgent:
         d.nudge()  # the clinicians' urgent alert goes with the next pass
     logger.info("case %s submitted (urgent=%s, %d photos)", result.case_id, result.urgent, result.photos)

@@ -90,3 +90,24 @@ async def test_a_chat_being_written_to_gets_the_acknowledgement_from_the_next_pa
     finally:
         thread.close()
     assert [chat for chat, _ in bot.sent] == [5]
+
+
+async def test_a_pass_between_the_commit_and_the_direct_send_leaves_a_reserved_chat_alone(db, tmp_path):
+    # The Submit handler holds its chat from before the transaction: a pass reading the new row as
+    # pending in between must not send it too (it did: a hundred patients, one got two acknowledgements).
+    bot, thread = SlowBot(), DbThread()
+    outbox = sender(db, bot, thread)
+    try:
+        with outbox.reserve(1):
+            (result,) = submitted(db, tmp_path, range(1, 2))
+            await outbox.deliver_due()  # a pass at the worst moment
+            assert bot.sent == []
+            await outbox.deliver_now(result.deliver, reserved=1)
+        await outbox.drain()
+        await outbox.deliver_due()
+        await outbox.drain()
+    finally:
+        thread.close()
+    assert [chat for chat, _ in bot.sent] == [1]  # exactly once
+    with db.read() as session:
+        assert set(session.scalars(select(OutboxMessage.state))) == {"sent"}
