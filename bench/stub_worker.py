@@ -9,10 +9,10 @@ model is replaced. ``--plain``: the database and the photo store unencrypted (``
 
 from __future__ import annotations
 
-import signal
 import sys
 import threading
 
+from bot.stopsignal import install_stop_handlers
 from dermvqa.config import load_config
 from dermvqa.drafting.scripted import ScriptedDrafter
 from dermvqa.storage.database import open_database, upgrade
@@ -29,7 +29,7 @@ def main() -> None:
     upgrade(db)
     store = ImageStore(config.storage_dir, key, encrypt=not plain)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    install_stop_handlers(stop)  # never stop.set() in a handler: bot/stopsignal.py
     drafter = ScriptedDrafter(seconds_per_batch=0.05)
     Worker(config, db, lambda spec: drafter, store=store, worker_id="bench-stub").run(stop)
 

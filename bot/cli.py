@@ -17,7 +17,6 @@ import dataclasses
 import json
 import logging
 import os
-import signal
 import sys
 import threading
 from collections.abc import Sequence
@@ -61,20 +60,8 @@ def cmd_migrate(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def install_stop_handlers(stop: threading.Event) -> None:
-    """First SIGTERM/SIGINT: finish the current batch and stop. Second: stop now (claims released)."""
-
-    def handler(signum, _frame) -> None:
-        if stop.is_set():
-            raise SystemExit(128 + signum)
-        logger.info("signal %s: stopping after the current batch", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-
-
 def cmd_worker(config: Config, args: argparse.Namespace) -> int:
+    from bot.stopsignal import install_stop_handlers
     from dermvqa.drafting.factory import create_drafter
     from dermvqa.errors import ModelLoadError
     from dermvqa.storage.database import open_database, upgrade

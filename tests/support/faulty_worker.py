@@ -12,7 +12,6 @@ SIGTERM; exits like ``dermbot worker`` (uncaught errors: status 1).
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import threading
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bot.logsetup import configure_logging
+from bot.stopsignal import install_stop_handlers
 from dermvqa.config import load_config
 from dermvqa.drafting.scripted import ScriptedDrafter
 from dermvqa.storage.database import open_database
@@ -56,7 +56,7 @@ def main() -> int:
     config = load_config(config_path)
     db = open_database(config.database_url, key=load_data_key(config), busy_timeout_ms=config.database.busy_timeout_ms)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    install_stop_handlers(stop)  # never stop.set() in a handler: bot/stopsignal.py
     drafter = FaultyDrafter(fault)
     worker = Worker(config, db, lambda spec: drafter, worker_id=worker_id)
     try:
