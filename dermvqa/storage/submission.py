@@ -105,7 +105,11 @@ QUEUE_URGENT = (
     .returning(CASES.c.id)
 )
 INSERT_JOBS = insert(JOBS)
-INSERT_OUTBOX = insert(OUTBOX).returning(OUTBOX.c.id, sort_by_parameter_order=True)
+# SQLite cannot promise the order of RETURNING rows, so for an ordered RETURNING SQLAlchemy inserts
+# row by row (a statement per message): a batch's rows are inserted in one statement and matched
+# back by what tells them apart (a case owes each kind of message to a chat once).
+INSERT_OUTBOX = insert(OUTBOX).returning(OUTBOX.c.id, OUTBOX.c.case_id, OUTBOX.c.kind, OUTBOX.c.chat_id)
+INSERT_OUTBOX_ORDERED = insert(OUTBOX).returning(OUTBOX.c.id, sort_by_parameter_order=True)
 
 
 def load_open_cases(connection: Connection, user_ids: Sequence[int]) -> dict[int, OpenCase]:
@@ -165,10 +169,16 @@ def queue_cases(
     rows: dict[int, list[OutboxRow]] = {c.case_id: [] for c in queued}
     if not owed:  # (an empty parameter list would insert one row of defaults)
         return rows
-    ids = connection.execute(
-        INSERT_OUTBOX,
-        [row_values(m.kind, m.chat_id, case_id, m.payload, now, m.dedupe_key) for case_id, m in owed],
-    ).scalars()
+    values = [row_values(m.kind, m.chat_id, case_id, m.payload, now, m.dedupe_key) for case_id, m in owed]
+    keys = [(case_id, m.kind, m.chat_id) for case_id, m in owed]
+    if len(set(keys)) == len(keys):
+        by_key = {
+            (case_id, kind, chat_id): row_id
+            for row_id, case_id, kind, chat_id in connection.execute(INSERT_OUTBOX, values)
+        }
+        ids = [by_key[key] for key in keys]
+    else:  # the same message twice (no caller does this): matched by order, a statement per row
+        ids = list(connection.execute(INSERT_OUTBOX_ORDERED, values).scalars())
     for row_id, (case_id, m) in zip(ids, owed, strict=True):
         rows[case_id].append(OutboxRow(row_id, m.kind, m.chat_id, case_id, dict(m.payload), 0, 0, ()))
     return rows

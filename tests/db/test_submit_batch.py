@@ -13,7 +13,8 @@ from dermvqa.casework.intake import Refusal, Submitted
 from dermvqa.config import IntakeConfig
 from dermvqa.states import CaseState
 from dermvqa.storage.image_store import ImageStore
-from dermvqa.storage.models import Case, Job, OutboxMessage
+from dermvqa.storage.models import Case, Job, OutboxMessage, utcnow
+from dermvqa.storage.submission import Owed, Queueing, load_open_cases, queue_cases
 
 LIMITS = IntakeConfig()
 STRICT = IntakeConfig(min_description_chars=20)  # at Submit: "Rash." is too short
@@ -86,3 +87,41 @@ def test_nothing_to_submit_before_any_case(db, tmp_path):
 def test_without_consent_a_single_submit_raises(db):
     with pytest.raises(PermissionError):
         intake.submit(db, 9, LIMITS, max_attempts=3)
+
+
+@pytest.mark.parametrize("repeat_a_message", [False, True])
+def test_every_outbox_row_handed_back_is_the_row_written_for_it(any_db, tmp_path, repeat_a_message):
+    # One multi-row INSERT for the batch, its RETURNING rows matched back by (case, kind, chat); a
+    # message owed twice falls back to the ordered insert. Either way each id is its own row's.
+    db, store = any_db, ImageStore(tmp_path / "images")
+    users = list(range(20, 28))
+    for user in users:
+        ready(db, store, user)
+    with db.write_core() as connection:
+        found = load_open_cases(connection, users)
+        batch = [
+            Queueing(
+                found[user].case_id,
+                False,
+                [],
+                [
+                    Owed(kinds.CASE_RECEIVED, found[user].chat_id, {"n": user, "which": "ack"}),
+                    Owed(kinds.URGENT_ALERT, None, {"n": user, "which": "alert"}),
+                ]
+                + (
+                    [Owed(kinds.CASE_RECEIVED, found[user].chat_id, {"n": user, "which": "again"})]
+                    if repeat_a_message
+                    else []
+                ),
+            )
+            for user in users
+        ]
+        handed = queue_cases(connection, batch, max_attempts=3, now=utcnow())
+    with db.read() as session:
+        written = {
+            row.id: (row.case_id, row.kind, row.chat_id, row.payload) for row in session.scalars(select(OutboxMessage))
+        }
+    assert sum(len(rows) for rows in handed.values()) == len(written) == len(users) * (3 if repeat_a_message else 2)
+    for case_id, rows in handed.items():
+        for row in rows:
+            assert written[row.id] == (case_id, row.kind, row.chat_id, row.payload)
