@@ -13,7 +13,10 @@ description (not timed; the bot's follow-up messages are let settle); then all p
 
 Timed: from each Submit press being queued at the server to that patient's acknowledgement being
 recorded there (a thread stamps every sent message as it appears, every 2 ms). Also: the bot's CPU
-time while the Submits are handled (per Submit), and the Bot API calls made meanwhile, per Submit.
+time while the Submits are handled (per Submit; split into its main thread and the others, with their
+voluntary context switches: how often the threads hand the interpreter lock to each other), and the
+Bot API calls made meanwhile, per Submit. A bot or worker still running 60 s after SIGTERM fails
+the run, with a py-spy dump of where it hangs (when py-spy is installed) and the log's tail.
 ``--rate`` is the bot's AIORateLimiter overall limit in messages per second: Telegram allows about
 30, which bounds real latency for a crowd; here it is set high to measure the bot's own work.
 
@@ -40,6 +43,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -163,6 +167,25 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_times(pid: int) -> dict[str, float]:
+    """The bot's main thread and its other threads together (its database thread): CPU seconds and
+    voluntary context switches so far (Linux /proc). A thread that gives up the CPU to wait for the
+    interpreter lock counts a voluntary switch: the switches show the two threads handing the lock
+    back and forth (every SQLite call releases it)."""
+    totals = {"main_cpu_s": 0.0, "other_cpu_s": 0.0, "main_switches": 0.0, "other_switches": 0.0}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            status = (task / "status").read_text()
+        except OSError:  # a thread that ended meanwhile
+            continue
+        which = "main" if int(task.name) == pid else "other"
+        totals[f"{which}_cpu_s"] += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        switches = re.search(r"^voluntary_ctxt_switches:\s+(\d+)", status, re.MULTILINE)
+        totals[f"{which}_switches"] += int(switches.group(1)) if switches else 0
+    return totals
+
+
 def start_profile(pid: int, folder: Path, name: str) -> subprocess.Popen:
     """A py-spy sampling profile of the bot while Submits are handled (``--profile``), as collapsed
     stacks in ``folder`` (py-spy must be installed: ``pip install py-spy``)."""
@@ -265,6 +288,7 @@ def run(
             pids = {name: process.pid for name, process in processes.items()}
             pids["telegram_and_patients"] = os.getpid()
             cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            threads_before = thread_times(bot.pid)
             spy = start_profile(bot.pid, profile, f"{variant}-{patients}") if profile else None
             calls_before = server.calls
             pressed: dict[int, float] = {}
@@ -275,6 +299,7 @@ def run(
             acks = inbox.wait(users, "Your case number is #", 300, require_all=False)
             cpu = {name: round(cpu_seconds(pid) - cpu_before[name], 2) for name, pid in pids.items()}
             calls = server.calls - calls_before
+            threads = {k: round(v - threads_before[k], 2) for k, v in thread_times(bot.pid).items()}
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
                 spy.wait(30)
@@ -294,14 +319,23 @@ def run(
             inbox.stop.set()
             for process in processes.values():
                 process.send_signal(signal.SIGTERM)
-            for process in processes.values():
-                process.wait(60)
+            hung = []
+            for name, process in processes.items():
+                try:
+                    process.wait(60)
+                except subprocess.TimeoutExpired:  # show where it hangs (and the log, below), then end it
+                    if shutil.which("py-spy"):
+                        subprocess.run(["py-spy", "dump", "--pid", str(process.pid)], stdout=sys.stderr)
+                    process.kill()
+                    hung.append(name)
             logs.close()
             log_text = (folder / "bot.log").read_text(errors="replace")
             stopped = re.search(r"stopping: (\d+) submit transactions", log_text)
-            if failed:  # throwaway data: show why
+            if failed or hung:  # throwaway data: show why
                 tail = (folder / "bot.log").read_text(errors="replace").splitlines()[-40:]
                 print("bot_load: the bot's and worker's log, last lines:", *tail, sep="\n", file=sys.stderr)
+            if hung:
+                raise RuntimeError(f"{', '.join(hung)} still running 60 s after SIGTERM")
         if variant == "bare":  # no database: what was acknowledged is what was submitted
             submitted = len(acks)
         else:
@@ -334,6 +368,8 @@ def run(
         "goal_p95_s": 1.0,
         "cpu_s_during_submits": cpu,
         "bot_cpu_ms_per_submit": round(1000 * cpu["bot"] / patients, 2),
+        # the bot's main thread and its others (the database thread): CPU s, voluntary switches
+        "bot_threads": threads,
         # Bot API calls per Submit while the Submits were handled (review posts included, with a worker)
         # the bot's group commits of Submits (one per press without them); None for the bare bot
         "submit_transactions": int(stopped.group(1)) if stopped else None,
@@ -420,6 +456,14 @@ def compare_variants(sizes: list[int], rate: float, chats: int, pool: int, with_
                 "ack_max_s": round(max(pooled), 4),
                 "bot_cpu_s": round(statistics.fmean(one["cpu_s_during_submits"]["bot"] for one in mine), 3),
                 "cpu_ms_per_submit": round(statistics.fmean(one["bot_cpu_ms_per_submit"] for one in mine), 2),
+                # per Submit: the main thread's CPU, and its voluntary switches and the other threads'
+                "main_thread_ms_per_submit": round(
+                    1000 * statistics.fmean(one["bot_threads"]["main_cpu_s"] for one in mine) / size, 2
+                ),
+                "switches_per_submit": {
+                    which: round(statistics.fmean(one["bot_threads"][f"{which}_switches"] for one in mine) / size, 1)
+                    for which in ("main", "other")
+                },
             }
             if variant == "project" and with_worker:
                 figures[variant][str(size)]["drafts_per_s"] = round(
