@@ -8,6 +8,7 @@ delivery.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -29,19 +30,19 @@ class IncomingEntry:
 
 
 # Built once (their cache keys are memoised): the record is written for every message in and out.
-_PATIENTS_BY_USER = select(Patient.telegram_user_id, Patient.id, Patient.consent_at).where(
-    Patient.telegram_user_id.in_(bindparam("users", expanding=True))
-)
+# Each user's patient with their newest case, in one query (every SQLite row read is a hand-off of
+# the interpreter lock between the bot's threads).
+_PATIENTS_BY_USER = select(
+    Patient.telegram_user_id,
+    Patient.id,
+    Patient.consent_at,
+    select(func.max(Case.id)).where(Case.patient_id == Patient.id).scalar_subquery(),
+).where(Patient.telegram_user_id.in_(bindparam("users", expanding=True)))
 _PATIENTS_BY_CHAT = select(Patient.chat_id, Patient.id, Patient.consent_at).where(
     Patient.chat_id.in_(bindparam("chats", expanding=True))
 )
 _SESSIONS_OF = select(ClinicianSession.clinician_id, ClinicianSession.chat_id, ClinicianSession.case_id).where(
     ClinicianSession.clinician_id.in_(bindparam("clinicians", expanding=True))
-)
-_LATEST_CASES = (
-    select(Case.patient_id, func.max(Case.id))
-    .where(Case.patient_id.in_(bindparam("patients", expanding=True)))
-    .group_by(Case.patient_id)
 )
 _EXISTING_CASES = select(Case.id).where(Case.id.in_(bindparam("cases", expanding=True)))
 _INSERT_MESSAGES = insert(MessageLog.__table__)
@@ -50,18 +51,20 @@ _INSERT_MESSAGES = insert(MessageLog.__table__)
 def record_incoming(db: Database, entries: Sequence[IncomingEntry]) -> int:
     """Store incoming messages in one transaction; returns how many were kept (consent decides).
 
-    A burst's entries are looked up together (patients, their latest cases, clinicians' open
-    sessions: one query each) and inserted with one statement.
+    A burst's entries are looked up together (patients with their latest cases in one query,
+    clinicians' open sessions in another) and inserted with one statement.
     """
     if not entries:
         return 0
     with db.write() as session:
         users = {e.user_id for e in entries}
-        patients = {
-            user: (patient_id, consent_at)
-            for user, patient_id, consent_at in session.connection().execute(_PATIENTS_BY_USER, {"users": list(users)})
-        }
-        latest = _latest_cases(session, [patient_id for patient_id, _ in patients.values()])
+        patients, latest = {}, {}
+        for user, patient_id, consent_at, newest_case in session.connection().execute(
+            _PATIENTS_BY_USER, {"users": list(users)}
+        ):
+            patients[user] = (patient_id, consent_at)
+            if newest_case is not None:
+                latest[patient_id] = newest_case
         sessions: dict[tuple[int, int], int] = {}
         if any(e.is_clinician for e in entries):
             clinicians = {e.user_id for e in entries if e.is_clinician}
@@ -100,12 +103,6 @@ def record_incoming(db: Database, entries: Sequence[IncomingEntry]) -> int:
     return len(rows)
 
 
-def _latest_cases(session: Session, patient_ids: Sequence[int]) -> dict[int, int]:
-    if not patient_ids:
-        return {}
-    return dict(session.connection().execute(_LATEST_CASES, {"patients": list(patient_ids)}).all())
-
-
 @dataclass(frozen=True)
 class Outgoing:
     """One delivered message, for the record."""
@@ -117,18 +114,33 @@ class Outgoing:
     message_id: int | None
 
 
-def record_outgoing_many(session: Session, messages: Sequence[Outgoing]) -> None:
+@dataclass(frozen=True)
+class KnownRecipients:
+    """What the caller already read for the record of delivered messages: per chat its patient's id
+    and consent time (chats absent: no patient, e.g. a clinician's), and the cases that still exist."""
+
+    patients: dict[int, tuple[int, dt.datetime | None]]
+    cases: set[int]
+
+
+def record_outgoing_many(session: Session, messages: Sequence[Outgoing], known: KnownRecipients | None = None) -> None:
     """Store delivered messages in the caller's transaction, except those to someone who never
-    consented; a case deleted meanwhile is not linked. One query per table and one INSERT."""
+    consented; a case deleted meanwhile is not linked. One query per table (none with ``known``,
+    read by the caller in the same transaction) and one INSERT."""
     if not messages:
         return
-    chats = {m.chat_id for m in messages}
-    patients = {
-        chat: (patient_id, consent_at)
-        for chat, patient_id, consent_at in session.connection().execute(_PATIENTS_BY_CHAT, {"chats": list(chats)})
-    }
-    wanted = {m.case_id for m in messages if m.case_id is not None}
-    cases = set(session.connection().execute(_EXISTING_CASES, {"cases": list(wanted)}).scalars()) if wanted else set()
+    if known is None:
+        chats = {m.chat_id for m in messages}
+        patients = {
+            chat: (patient_id, consent_at)
+            for chat, patient_id, consent_at in session.connection().execute(_PATIENTS_BY_CHAT, {"chats": list(chats)})
+        }
+        wanted = {m.case_id for m in messages if m.case_id is not None}
+        cases = (
+            set(session.connection().execute(_EXISTING_CASES, {"cases": list(wanted)}).scalars()) if wanted else set()
+        )
+    else:
+        patients, cases = known.patients, known.cases
     rows = []
     for m in messages:
         patient = patients.get(m.chat_id)
@@ -148,4 +160,3 @@ def record_outgoing_many(session: Session, messages: Sequence[Outgoing]) -> None
         )
     if rows:
         session.connection().execute(_INSERT_MESSAGES, rows)
-

@@ -17,13 +17,15 @@ from sqlalchemy.orm import Session
 
 from dermvqa.states import CaseState
 from dermvqa.storage.cases import transition
-from dermvqa.storage.conversation import Outgoing, record_outgoing_many
+from dermvqa.storage.conversation import KnownRecipients, Outgoing, record_outgoing_many
 from dermvqa.storage.database import Database
-from dermvqa.storage.models import OutboxMessage, utcnow
+from dermvqa.storage.models import Case, OutboxMessage, Patient, utcnow
 from dermvqa.storage.outbox import ANSWER, DELETED, REVIEW_REQUEST, WITHDRAW_POST, add_message, row_values
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 _OUTBOX = OutboxMessage.__table__
+_PATIENTS = Patient.__table__
+_CASES = Case.__table__
 # Built once (their cache keys are memoised): the fan-out runs at every pass with clinicians' rows.
 _FAN_OUT_ROWS = select(_OUTBOX.c.id, _OUTBOX.c.kind, _OUTBOX.c.case_id, _OUTBOX.c.payload).where(
     _OUTBOX.c.id.in_(bindparam("ids", expanding=True)), _OUTBOX.c.state == PENDING
@@ -173,15 +175,25 @@ class RowOutcome:
 
 
 # Built once (their cache keys are memoised): recording runs for every message the bot sends.
-_OUTCOME_ROWS = select(
-    _OUTBOX.c.id,
-    _OUTBOX.c.payload,
-    _OUTBOX.c.attempts,
-    _OUTBOX.c.state,
-    _OUTBOX.c.sent_at,
-    _OUTBOX.c.last_error,
-    _OUTBOX.c.next_attempt_at,
-).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+# Each row with what the conversation record needs of its chat's patient and of its case (one query:
+# every SQLite row read is a hand-off of the interpreter lock between the bot's threads).
+_OUTCOME_ROWS = (
+    select(
+        _OUTBOX.c.id,
+        _OUTBOX.c.payload,
+        _OUTBOX.c.attempts,
+        _OUTBOX.c.state,
+        _OUTBOX.c.sent_at,
+        _OUTBOX.c.last_error,
+        _OUTBOX.c.next_attempt_at,
+        _PATIENTS.c.id.label("patient_id"),
+        _PATIENTS.c.consent_at,
+        _CASES.c.id.label("case_exists"),
+    )
+    .outerjoin(_PATIENTS, _PATIENTS.c.chat_id == _OUTBOX.c.chat_id)
+    .outerjoin(_CASES, _CASES.c.id == _OUTBOX.c.case_id)
+    .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+)
 _RECORD_OUTCOME = (
     update(_OUTBOX)
     .where(_OUTBOX.c.id == bindparam("row_id"))
@@ -217,6 +229,14 @@ def record_outcomes(db: Database, outcomes: list[RowOutcome], *, max_attempts: i
         connection = session.connection()  # Core: a burst of acknowledgements records in a few statements
         ids = [o.row.id for o in outcomes]
         rows = {r.id: r for r in connection.execute(_OUTCOME_ROWS, {"ids": ids})}
+        known = KnownRecipients(
+            patients={
+                o.row.chat_id: (r.patient_id, r.consent_at)
+                for o in outcomes
+                if (r := rows.get(o.row.id)) is not None and r.patient_id is not None
+            },
+            cases={r.case_exists for r in rows.values() if r.case_exists is not None},
+        )
         delivered: list[Outgoing] = []
         updates: list[dict[str, Any]] = []
         deleted: list[int] = []
@@ -275,5 +295,5 @@ def record_outcomes(db: Database, outcomes: list[RowOutcome], *, max_attempts: i
             connection.execute(_RECORD_OUTCOME, updates)
         if deleted:
             connection.execute(_DELETE_ROWS, {"ids": deleted})
-        record_outgoing_many(session, delivered)
+        record_outgoing_many(session, delivered, known)
     return gone
