@@ -22,17 +22,13 @@ logger = logging.getLogger(__name__)
 REPLY = "reply"
 
 
-def queue_reply(
-    d: Deps,
-    chat_id: int,
-    text: str,
-    buttons: list | None = None,
-    case_id: int | None = None,
-    dedupe_key: str | None = None,
+def queue_parts(
+    d: Deps, chat_id: int, parts: list[dict[str, Any]], case_id: int | None = None, dedupe_key: str | None = None
 ) -> None:
+    """Write one reply to the outbox (on the database thread): its parts, the case it is about, its
+    dedupe key."""
     with d.db.write() as session:
-        payload = {"parts": text_parts(text, buttons)}
-        add_message(session, REPLY, chat_id=chat_id, case_id=case_id, payload=payload, dedupe_key=dedupe_key)
+        add_message(session, REPLY, chat_id=chat_id, case_id=case_id, payload={"parts": parts}, dedupe_key=dedupe_key)
 
 
 async def reply(
@@ -49,21 +45,24 @@ async def reply(
     ``case_id``: the case the text is about (a clinician's preview quoting an edit or a reason), so
     the row and its conversation record go when the patient erases their data. ``dedupe_key``: a
     message that must be queued once however often its cause repeats (a double tap, a redelivery)."""
-    d = deps(context)
-    await d.call(queue_reply, d, chat_id, text, buttons, case_id, dedupe_key)
-    d.nudge()
+    await _queue(context, chat_id, text_parts(text, buttons), case_id, dedupe_key)
 
 
 async def reply_parts(context: ContextTypes.DEFAULT_TYPE, chat_id: int, parts: list[dict[str, Any]]) -> None:
     """Queue ready-made parts (e.g. a ForceReply prompt from :func:`bot.rendering.prompt_part`)."""
+    await _queue(context, chat_id, parts)
+
+
+async def _queue(
+    context: ContextTypes.DEFAULT_TYPE,
+    chat_id: int,
+    parts: list[dict[str, Any]],
+    case_id: int | None = None,
+    dedupe_key: str | None = None,
+) -> None:
     d = deps(context)
-    await d.call(_queue_parts, d, chat_id, parts)
+    await d.call(queue_parts, d, chat_id, parts, case_id, dedupe_key)
     d.nudge()
-
-
-def _queue_parts(d: Deps, chat_id: int, parts: list[dict[str, Any]]) -> None:
-    with d.db.write() as session:
-        add_message(session, REPLY, chat_id=chat_id, payload={"parts": parts})
 
 
 async def best_effort(call: Awaitable[Any], what: str) -> None:
