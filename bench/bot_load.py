@@ -163,7 +163,12 @@ class Inbox(threading.Thread):
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return stat_cpu_seconds(Path(f"/proc/{pid}/stat"))
+
+
+def stat_cpu_seconds(stat: Path) -> float:
+    """User + system CPU time in a /proc ``stat`` file (a process's or one thread's)."""
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -175,12 +180,12 @@ def thread_times(pid: int) -> dict[str, float]:
     totals = {"main_cpu_s": 0.0, "other_cpu_s": 0.0, "main_switches": 0.0, "other_switches": 0.0}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            cpu = stat_cpu_seconds(task / "stat")
             status = (task / "status").read_text()
         except OSError:  # a thread that ended meanwhile
             continue
         which = "main" if int(task.name) == pid else "other"
-        totals[f"{which}_cpu_s"] += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        totals[f"{which}_cpu_s"] += cpu
         switches = re.search(r"^voluntary_ctxt_switches:\s+(\d+)", status, re.MULTILINE)
         totals[f"{which}_switches"] += int(switches.group(1)) if switches else 0
     return totals

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -39,7 +39,7 @@ class Deps:
     roster: ClinicianRoster  # the live clinician list (reloaded without a restart)
     submissions: SubmitBatcher  # Submit presses, group-committed
     # hold a chat against outbox passes while its rows are written and sent directly (a context manager)
-    reserve_chat: Callable[[int], AbstractContextManager[None]] | None = None
+    reserve_chat: Callable[[int], AbstractContextManager[None]] = lambda _chat: nullcontext()
     downloads: Downloader = field(default_factory=Downloader)  # one HTTP client for patients' files
 
     def is_clinician(self, user_id: int | None) -> bool:

@@ -8,7 +8,6 @@ so nothing a patient sent is lost and no step is repeated.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import logging
 
@@ -297,7 +296,7 @@ async def submit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> PatientS
     chat = update.effective_chat.id
     # Held from before the transaction until the acknowledgement is sent: an outbox pass in between
     # would find it pending and send it too.
-    with d.reserve_chat(chat) if d.reserve_chat else contextlib.nullcontext():
+    with d.reserve_chat(chat):
         result = await d.submissions.submit(update.effective_user.id)  # one transaction, shared with other presses
         if answered is not None:
             await answered
