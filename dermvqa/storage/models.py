@@ -67,7 +67,8 @@ class Patient(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     telegram_user_id: Mapped[int] = mapped_column(BigInteger, unique=True)
-    chat_id: Mapped[int] = mapped_column(BigInteger)
+    # indexed: the record of every delivered message looks its chat's patient up
+    chat_id: Mapped[int] = mapped_column(BigInteger, index=True)
     language: Mapped[str | None] = mapped_column(String(16))
     consent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     consent_version: Mapped[str | None] = mapped_column(String(32))
