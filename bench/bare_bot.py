@@ -6,7 +6,9 @@ Built by the service's own ``bot.builder.application_builder`` from the same ``[
 (endpoint, AIORateLimiter, connection pool, 16 concurrent chats in per-chat order), polling the same
 way; no database, no files, no outbox. It walks a patient through the bench's steps with the texts the
 bench waits for, and on Submit does what any bot must: answers the button press and sends one
-acknowledgement. What the real bot spends beyond this is the project's own cost. Benchmarks only.
+acknowledgement, the service's own (``bot.texts.Texts.case_received``, from the same config): the two
+bots put the same message on the wire, so what the real bot spends beyond this is the project's own
+machinery, not a longer text. Benchmarks only.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes, Mes
 
 from bot.builder import application_builder
 from bot.service import require_token
+from bot.texts import Texts
 from dermvqa.config import load_config
 
 
@@ -47,13 +50,14 @@ async def description(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 async def submit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await update.callback_query.answer()
     number = next(context.bot_data["case_numbers"])
-    await update.effective_chat.send_message(f"Thank you. Your case number is #{number}.")
+    await update.effective_chat.send_message(context.bot_data["texts"].case_received(number, urgent=False))
 
 
 def main() -> None:
     config = load_config(sys.argv[1])
     application = application_builder(require_token(), config.telegram).build()
     application.bot_data["case_numbers"] = itertools.count(1)
+    application.bot_data["texts"] = Texts.from_config(config.bot, config.intake, config.retention)
     application.add_handler(CommandHandler("start", start))
     application.add_handler(CallbackQueryHandler(consent, pattern=r"^consent:"))
     application.add_handler(CallbackQueryHandler(submit, pattern=r"^submit$"))

@@ -7,14 +7,16 @@ Two bots, as processes: ``project`` is the real ``dermbot bot`` with a worker pr
 the scripted drafter (no model, ``bench/stub_worker.py``), both on one SQLite file; ``bare`` is
 ``bench/bare_bot.py``, a bare python-telegram-bot bot built with the same builder settings
 (``bot/builder.py``: rate limiter, connection pool, concurrent chats) that answers the press and sends
-one acknowledgement, with no database: the framework's floor. This process plays Telegram (the fake
-Bot API server, over HTTP) and the patients. Every patient first consents and sends a photo and a
-description (not timed; the bot's follow-up messages are let settle); then all press Submit together.
+one acknowledgement (the service's own text), with no database: the framework's floor. This process
+plays Telegram (the fake Bot API server, over HTTP) and the patients. Every patient first consents and
+sends a photo and a description (not timed; the bot's follow-up messages are let settle); then all
+press Submit together.
 
 Timed: from each Submit press being queued at the server to that patient's acknowledgement being
 recorded there (a thread stamps every sent message as it appears, every 2 ms). Also: the bot's CPU
-time while the Submits are handled (per Submit; split into its main thread and the others, with their
-voluntary context switches: how often the threads hand the interpreter lock to each other), and the
+time while the Submits are handled, its database process included (per Submit; split into its main
+thread and the rest, with their voluntary context switches: how often the threads hand the
+interpreter lock to each other, or the database process waits for work), and the
 Bot API calls made meanwhile, per Submit. A bot or worker still running 60 s after SIGTERM fails
 the run, with a py-spy dump of where it hangs (when py-spy is installed) and the log's tail.
 ``--rate`` is the bot's AIORateLimiter overall limit in messages per second: Telegram allows about
@@ -162,8 +164,19 @@ class Inbox(threading.Thread):
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    return stat_cpu_seconds(Path(f"/proc/{pid}/stat"))
+    """User + system CPU time of a process and the processes it started, so far (Linux /proc)."""
+    return sum(stat_cpu_seconds(Path(f"/proc/{p}/stat")) for p in process_tree(pid))
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (a bot's helper process does the bot's work: its CPU is the bot's)."""
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*/children"):
+            todo += [int(c) for c in task.read_text().split()]
+    return tree
 
 
 def stat_cpu_seconds(stat: Path) -> float:
@@ -173,12 +186,12 @@ def stat_cpu_seconds(stat: Path) -> float:
 
 
 def thread_times(pid: int) -> dict[str, float]:
-    """The bot's main thread and its other threads together (its database thread): CPU seconds and
-    voluntary context switches so far (Linux /proc). A thread that gives up the CPU to wait for the
-    interpreter lock counts a voluntary switch: the switches show the two threads handing the lock
-    back and forth (every SQLite call releases it)."""
+    """The bot's main thread, and its other threads and processes together (its database process, or
+    thread): CPU seconds and voluntary context switches so far (Linux /proc). A thread that gives up
+    the CPU to wait for the interpreter lock counts a voluntary switch: with a database thread, the
+    switches show the two threads handing the lock back and forth (every SQLite call releases it)."""
     totals = {"main_cpu_s": 0.0, "other_cpu_s": 0.0, "main_switches": 0.0, "other_switches": 0.0}
-    for task in Path(f"/proc/{pid}/task").iterdir():
+    for task in (t for p in process_tree(pid) for t in Path(f"/proc/{p}/task").iterdir()):
         try:
             cpu = stat_cpu_seconds(task / "stat")
             status = (task / "status").read_text()
@@ -196,8 +209,9 @@ def start_profile(pid: int, folder: Path, name: str) -> subprocess.Popen:
     stacks in ``folder`` (py-spy must be installed: ``pip install py-spy``)."""
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / f"{name}-{time.strftime('%H%M%S')}.txt"
+    sampled = ["--rate", "250", "--format", "raw", "--gil", "--threads"]  # GIL holders, per thread
     spy = subprocess.Popen(
-        ["py-spy", "record", "--pid", str(pid), "--rate", "250", "--format", "raw", "--gil", "-o", str(out)],
+        ["py-spy", "record", "--pid", str(pid), *sampled, "-o", str(out)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

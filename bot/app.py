@@ -16,12 +16,14 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
 from telegram import BotCommand, Update
 from telegram.ext import Application, ContextTypes
 
 from bot import conversations
 from bot.builder import PerChatUpdateProcessor, application_builder
-from bot.dbthread import DbThread
+from bot.dbprocess import DbProcess
+from bot.dbthread import DbRunner, DbThread
 from bot.delivery import OutboxSender
 from bot.deps import KEY, Deps
 from bot.heap import IdleCollector, settle_heap
@@ -76,6 +78,16 @@ def _install_refusal_log() -> None:
     WebhookAppClass.log_request = _log_webhook_request  # type: ignore[method-assign]
 
 
+def _db_runner(config: Config, db: Database, store: ImageStore) -> DbRunner:
+    """The database process (started with the service), or a thread where a process cannot share
+    the database: switched off, or an in-memory SQLite database."""
+    url = make_url(db.url)
+    in_memory = url.get_backend_name() == "sqlite" and (
+        url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+    )
+    return DbProcess(db, store) if config.bot.database_process and not in_memory else DbThread()
+
+
 class BotService:
     """The Application plus the outbox sender, started and stopped together."""
 
@@ -99,7 +111,7 @@ class BotService:
             application_builder(token, tg).post_init(self._post_init).post_shutdown(self._post_shutdown).build()
         )
         self.texts = Texts.from_config(config.bot, config.intake, config.retention)
-        self.db_thread = DbThread()
+        self.db_thread = _db_runner(config, db, self.store)
         self.sender = OutboxSender(
             self.application.bot,
             db,
@@ -152,6 +164,8 @@ class BotService:
             self.room_guard.recheck()
 
     async def _post_init(self, application: Application) -> None:
+        if isinstance(self.db_thread, DbProcess):
+            await self.db_thread.start()  # a database it cannot open fails the start here
         self._stop = asyncio.Event()
         self._sender_task = asyncio.create_task(self.sender.run(self._stop), name="outbox-sender")
         self._incoming_task = asyncio.create_task(self.incoming.run(self._stop), name="incoming-record")

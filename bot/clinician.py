@@ -33,6 +33,7 @@ from dermvqa.casework.review_room import room_state
 from dermvqa.errors import UsageError
 from dermvqa.metrics.period import parse_stats_period
 from dermvqa.metrics.review_figures import console_figures
+from dermvqa.storage.database import Database
 from dermvqa.storage.models import utcnow
 from dermvqa.storage.outbox import REVIEW_REQUEST, add_message
 
@@ -438,13 +439,13 @@ async def case_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if detail is None:
         await reply(context, update.effective_chat.id, f"There is no case #{case_id}.")
         return
-    await d.call(_queue_post, d, update.effective_chat.id, case_id, detail.draft_id)
+    await d.call(_queue_post, d.db, update.effective_chat.id, case_id, detail.draft_id)
     d.nudge()
 
 
-def _queue_post(d: Deps, chat_id: int, case_id: int, draft_id: int | None) -> None:
+def _queue_post(db: Database, chat_id: int, case_id: int, draft_id: int | None) -> None:
     """Show the case to the asking clinician through the outbox, like any review post."""
-    with d.db.write() as session:
+    with db.write() as session:
         add_message(session, REVIEW_REQUEST, chat_id=chat_id, case_id=case_id, payload={"draft_id": draft_id})
 
 

@@ -1,4 +1,5 @@
-"""One thread for the bot's database work.
+"""One thread for the bot's database work, where the database process (:mod:`bot.dbprocess`, the
+default) is switched off or cannot share the database (an in-memory SQLite database).
 
 Handlers and the sender call blocking core functions (SQLAlchemy transactions). Running them all
 on one thread keeps the event loop free and means the bot's own transactions never contend for
@@ -12,9 +13,18 @@ import asyncio
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
+
+
+class DbRunner(Protocol):
+    """Where the bot's blocking database calls run, one at a time and in order: this thread, or the
+    database process (:class:`bot.dbprocess.DbProcess`)."""
+
+    async def __call__(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T: ...
+
+    def close(self) -> None: ...
 
 
 class DbThread:

@@ -42,7 +42,7 @@ from telegram import (
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot import rendering
-from bot.dbthread import DbThread
+from bot.dbthread import DbRunner, DbThread
 from bot.groupcommit import GroupCommit
 from bot.texts import Texts
 from bot.wake import wait_either
@@ -107,7 +107,7 @@ class ProgressLog:
     a burst costs a few transactions, not one per message, and no send waits on more than one.
     """
 
-    def __init__(self, call: DbThread, db: Database, max_attempts: int, window: float = 0.003) -> None:
+    def __init__(self, call: DbRunner, db: Database, max_attempts: int, window: float = 0.003) -> None:
         self.call, self.db, self.max_attempts = call, db, max_attempts
         # sends completing within ``window`` seconds share the commit
         self._group: GroupCommit[RowOutcome, bool] = GroupCommit(self._commit, name="outbox-progress", window=window)
@@ -158,7 +158,7 @@ class OutboxSender:
         backoff_base: float = 1.0,
         backoff_max: float = 300.0,
         concurrency: int = 64,
-        db_thread: DbThread | None = None,
+        db_thread: DbRunner | None = None,
         direct_window: float = 0.025,
     ) -> None:
         self.bot, self.db, self.store, self.texts = bot, db, store, texts

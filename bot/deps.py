@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from telegram.ext import ContextTypes
 
-from bot.dbthread import DbThread
+from bot.dbthread import DbRunner
 from bot.download import Downloader
 from bot.texts import Texts
 from dermvqa.config import Config
@@ -34,7 +34,7 @@ class Deps:
     nudge: Callable[[], None]  # wake the outbox sender after writing to the outbox
     # send outbox rows just committed for one chat now, without waiting for the sender's next pass
     deliver_now: Callable[..., Awaitable[None]]  # (rows, *, reserved=chat)
-    db_thread: DbThread
+    db_thread: DbRunner  # the database thread or process
     incoming: IncomingRecorder
     roster: ClinicianRoster  # the live clinician list (reloaded without a restart)
     submissions: SubmitBatcher  # Submit presses, group-committed
@@ -46,7 +46,8 @@ class Deps:
         return self.roster.is_clinician(user_id)
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a blocking core function (a database transaction) on the bot's database thread."""
+        """Run a blocking core function (a database transaction) in the bot's database process (or on
+        its database thread, where the process is switched off)."""
         return await self.db_thread(fn, *args, **kwargs)
 
 

@@ -8,7 +8,7 @@ import logging
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot.dbthread import DbThread
+from bot.dbthread import DbRunner
 from bot.deps import deps
 from bot.wake import wait_stop
 from dermvqa.storage.conversation import IncomingEntry
@@ -42,7 +42,7 @@ class IncomingRecorder:
     can lose at most the last interval's record entries, never a case, photo or description.
     """
 
-    def __init__(self, call: DbThread, db: Database, interval: float = 0.05) -> None:
+    def __init__(self, call: DbRunner, db: Database, interval: float = 0.05) -> None:
         self.call, self.db, self.interval = call, db, interval
         self._buffer: list[IncomingEntry] = []
 

@@ -13,8 +13,9 @@ from typing import Any
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from bot.deps import Deps, deps
+from bot.deps import deps
 from bot.rendering import text_parts
+from dermvqa.storage.database import Database
 from dermvqa.storage.outbox import add_message
 
 logger = logging.getLogger(__name__)
@@ -23,11 +24,11 @@ REPLY = "reply"
 
 
 def queue_parts(
-    d: Deps, chat_id: int, parts: list[dict[str, Any]], case_id: int | None = None, dedupe_key: str | None = None
+    db: Database, chat_id: int, parts: list[dict[str, Any]], case_id: int | None = None, dedupe_key: str | None = None
 ) -> None:
-    """Write one reply to the outbox (on the database thread): its parts, the case it is about, its
-    dedupe key."""
-    with d.db.write() as session:
+    """Write one reply to the outbox (on the database thread or process): its parts, the case it is
+    about, its dedupe key."""
+    with db.write() as session:
         add_message(session, REPLY, chat_id=chat_id, case_id=case_id, payload={"parts": parts}, dedupe_key=dedupe_key)
 
 
@@ -61,7 +62,7 @@ async def _queue(
     dedupe_key: str | None = None,
 ) -> None:
     d = deps(context)
-    await d.call(queue_parts, d, chat_id, parts, case_id, dedupe_key)
+    await d.call(queue_parts, d.db, chat_id, parts, case_id, dedupe_key)
     d.nudge()
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from bot.dbthread import DbThread
+from bot.dbthread import DbRunner
 from bot.groupcommit import GroupCommit
 from dermvqa.casework import intake
 from dermvqa.casework.intake import Refusal, Submitted
@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 
 class SubmitBatcher:
-    def __init__(self, call: DbThread, db: Database, limits: IntakeConfig, max_attempts: int) -> None:
+    def __init__(self, call: DbRunner, db: Database, limits: IntakeConfig, max_attempts: int) -> None:
         self.call, self.db, self.limits, self.max_attempts = call, db, limits, max_attempts
         self._group: GroupCommit[int, Submitted | Refusal] = GroupCommit(self._commit, name="submit-batch")
 

@@ -14,7 +14,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
-from bot.dbthread import DbThread
+from bot.dbthread import DbRunner
 from bot.wake import wait_stop
 from dermvqa.casework.alerts import raise_alerts
 from dermvqa.storage.database import Database
@@ -30,7 +30,7 @@ def tick_seconds(after: dt.timedelta) -> float:
 
 
 class Watchdog:
-    def __init__(self, db: Database, after: dt.timedelta, call: DbThread, nudge: Callable[[], None]) -> None:
+    def __init__(self, db: Database, after: dt.timedelta, call: DbRunner, nudge: Callable[[], None]) -> None:
         self.db, self.after, self.call, self.nudge = db, after, call, nudge
         self.interval = tick_seconds(after)
 

@@ -242,6 +242,9 @@ class BotConfig:
     service_name: str = field(default="DermBot", metadata=_non_empty())
     outbox_max_attempts: int = field(default=8, metadata=_between(1, 100))
     outbox_poll_seconds: float = field(default=0.5, metadata=_at_least(0.01))
+    # the bot's transactions in a child process (bot/dbprocess.py), off the event loop's core; false:
+    # on a thread of the bot's own process (an in-memory SQLite database always is)
+    database_process: bool = True
 
 
 @dataclass(frozen=True)

@@ -131,6 +131,9 @@ class Database:
     #: the data key a SQLite file was opened with, or the one given for another database (None: none
     #: given, or a plain SQLite file)
     key: DataKey | None = field(default=None, repr=False)
+    #: how long a write waits for another process's lock on a SQLite file (another process opening
+    #: the same database, the bot's database process, uses the same)
+    busy_timeout_ms: int = 10_000
 
     def __post_init__(self) -> None:
         write_engine = self.engine.execution_options(**{_IMMEDIATE: True})
@@ -229,7 +232,7 @@ def open_database(
         raise UnreachableError(
             f"cannot connect to the database at {mask_password(url)}: {reason or type(exc).__name__}"
         ) from None
-    return Database(engine=engine, url=url, key=key)
+    return Database(engine=engine, url=url, key=key, busy_timeout_ms=busy_timeout_ms)
 
 
 def alembic_config(url: str):

@@ -80,7 +80,8 @@ class ImageStore:
 
     def __init__(self, root: str | Path, key: DataKey | None = None, *, encrypt: bool = True) -> None:
         self.root = Path(root)
-        self._cipher = PhotoCipher(key if key is not None else load_data_key()) if encrypt else None
+        self.key = (key if key is not None else load_data_key()) if encrypt else None  # repr shows its id only
+        self._cipher = PhotoCipher(self.key) if self.key is not None else None
         self._root_private = False
 
     def __repr__(self) -> str:
