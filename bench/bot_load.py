@@ -163,9 +163,11 @@ class Inbox(threading.Thread):
             time.sleep(0.01)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and the processes it started, so far (Linux /proc)."""
-    return sum(stat_cpu_seconds(Path(f"/proc/{p}/stat")) for p in process_tree(pid))
+def cpu_seconds(pid: int, descendants: bool = True) -> float:
+    """User + system CPU time of a process, and (``descendants``) the processes it started, so far
+    (Linux /proc)."""
+    pids = process_tree(pid) if descendants else [pid]
+    return sum(stat_cpu_seconds(Path(f"/proc/{p}/stat")) for p in pids)
 
 
 def process_tree(pid: int) -> list[int]:
@@ -306,7 +308,8 @@ def run(
 
             pids = {name: process.pid for name, process in processes.items()}
             pids["telegram_and_patients"] = os.getpid()
-            cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            tree = {name: name != "telegram_and_patients" for name in pids}  # this process: not its bots
+            cpu_before = {name: cpu_seconds(pid, tree[name]) for name, pid in pids.items()}
             threads_before = thread_times(bot.pid)
             spy = start_profile(bot.pid, profile, f"{variant}-{patients}") if profile else None
             calls_before = server.calls
@@ -316,7 +319,7 @@ def run(
                 server.press_button(user, saved[user][1], "submit")
                 pressed[user] = time.perf_counter()
             acks = inbox.wait(users, "Your case number is #", 300, require_all=False)
-            cpu = {name: round(cpu_seconds(pid) - cpu_before[name], 2) for name, pid in pids.items()}
+            cpu = {name: round(cpu_seconds(pid, tree[name]) - cpu_before[name], 2) for name, pid in pids.items()}
             calls = server.calls - calls_before
             threads = {k: round(v - threads_before[k], 2) for k, v in thread_times(bot.pid).items()}
             if spy is not None:
