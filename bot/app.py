@@ -37,7 +37,7 @@ from bot.watchdog import Watchdog
 from bot.webhook import GUARDED_LOGGERS, WebhookLogGuard, WebhookSettings, read_secret, refusal_reason, webhook_settings
 from dermvqa.config import Config
 from dermvqa.errors import ConfigError
-from dermvqa.storage.database import Database
+from dermvqa.storage.database import Database, sqlite_path
 from dermvqa.storage.image_store import ImageStore
 from dermvqa.storage.keys import load_data_key
 
@@ -81,10 +81,7 @@ def _install_refusal_log() -> None:
 def _db_runner(config: Config, db: Database, store: ImageStore) -> DbRunner:
     """The database process (started with the service), or a thread where a process cannot share
     the database: switched off, or an in-memory SQLite database."""
-    url = make_url(db.url)
-    in_memory = url.get_backend_name() == "sqlite" and (
-        url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
-    )
+    in_memory = make_url(db.url).get_backend_name() == "sqlite" and sqlite_path(db.url) is None
     return DbProcess(db, store) if config.bot.database_process and not in_memory else DbThread()
 
 

@@ -13,7 +13,8 @@ Semantics are the thread's: calls run one at a time, in the order they were made
 core function (``fn(*args, **kwargs)``) returning its result or raising its exception in the caller.
 Arguments and results cross by pickle. The bot's ``Database`` and ``ImageStore`` cross by name (the
 child opens its own, with the same URL and key); exceptions cross as their class, ``args`` and
-attributes, without traceback or cause. The key travels over the socket, never in argv or a file.
+attributes, without traceback or cause. The key travels over the socket, never in argv or a file;
+the child's environment is the worker's (less the token and the webhook secret).
 
 The child ignores SIGINT and SIGTERM (a Ctrl-C or a service manager signals the whole group): it
 finishes what the bot still asks while shutting down (the last delivery and incoming records) and
@@ -27,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import os
 import pickle
 import queue
 import signal
@@ -36,14 +36,13 @@ import struct
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
 from typing import Any, TypeVar
 
-from dermvqa.config import DATA_KEY_ENVS, child_environment
+from dermvqa.config import child_environment
 from dermvqa.errors import DermError
 from dermvqa.storage.database import Database, open_database
 from dermvqa.storage.image_store import ImageStore
@@ -71,8 +70,7 @@ class Recipe:
     key: DataKey | None
     busy_timeout_ms: int
     store_root: str
-    store_key: DataKey | None
-    store_encrypted: bool
+    store_key: DataKey | None  # None: a plain photo store
     verbose: bool
 
 
@@ -168,7 +166,6 @@ class DbProcess:
             busy_timeout_ms=self._db.busy_timeout_ms,
             store_root=str(self._store.root),
             store_key=self._store.key,
-            store_encrypted=self._store.encrypted,
             verbose=logging.getLogger().isEnabledFor(logging.DEBUG),
         )
 
@@ -296,10 +293,7 @@ class DbProcess:
         back, then it ends (as :meth:`DbThread.close` waits for its queue). Later calls fail."""
         self._closed = True
         sock = self._sock
-        if sock is not None:
-            if self._loop is not None and not self._loop.is_closed():
-                self._loop.remove_reader(sock.fileno())
-                self._loop.remove_writer(sock.fileno())
+        if sock is not None:  # (synchronous: the loop's reader and writer cannot fire meanwhile)
             try:
                 sock.settimeout(_STOP_TIMEOUT_S)
                 sock.sendall(self._outbox)
@@ -325,7 +319,9 @@ def _spawn(recipe: Recipe) -> tuple[subprocess.Popen, socket.socket]:
         child = subprocess.Popen(
             [sys.executable, "-m", "bot.dbprocess", str(theirs.fileno())],
             pass_fds=(theirs.fileno(),),
-            env=_child_environment(),
+            # less the token and webhook secret; in the bot's working directory, so relative database
+            # and photo paths mean the same files
+            env=child_environment(import_root=Path(__file__).resolve().parents[1]),
         )
     except BaseException:
         ours.close()
@@ -361,17 +357,6 @@ def _stop(child: subprocess.Popen) -> None:
         child.wait()
 
 
-def _child_environment() -> dict[str, str]:
-    """The bot's environment less its secrets (the token, the webhook secret; the data key comes
-    over the socket), with this checkout importable. The child runs in the bot's working directory:
-    relative database and photo paths mean the same files."""
-    environ = {k: v for k, v in child_environment().items() if k not in DATA_KEY_ENVS}
-    root = str(Path(__file__).resolve().parents[1])
-    path = environ.get("PYTHONPATH")
-    environ["PYTHONPATH"] = f"{root}{os.pathsep}{path}" if path else root
-    return environ
-
-
 def _recv_exact(sock: socket.socket, size: int) -> bytes:
     data = bytearray()
     while len(data) < size:
@@ -389,7 +374,7 @@ def _open(recipe: Recipe) -> dict[str, Any]:
     db = open_database(
         recipe.url, key=recipe.key, encrypt=recipe.key is not None, busy_timeout_ms=recipe.busy_timeout_ms
     )
-    store = ImageStore(recipe.store_root, recipe.store_key, encrypt=recipe.store_encrypted)
+    store = ImageStore(recipe.store_root, recipe.store_key, encrypt=recipe.store_key is not None)
     return {"db": db, "store": store}
 
 
@@ -401,13 +386,6 @@ def _read_calls(sock: socket.socket, calls: queue.SimpleQueue) -> None:
             calls.put((call_id, _recv_exact(sock, size)))
     except (EOFError, OSError):
         calls.put(None)
-
-
-def _answer(fn: Callable, args: tuple, kwargs: dict) -> tuple[bool, Any]:
-    try:
-        return True, fn(*args, **kwargs)
-    except Exception as exc:
-        return False, exc
 
 
 def serve(sock: socket.socket) -> None:
@@ -433,8 +411,8 @@ def serve(sock: socket.socket) -> None:
         call_id, payload = item
         try:
             fn, args, kwargs = _load(payload, shared)
-            outcome = _answer(fn, args, kwargs)
-        except Exception as exc:  # a call that cannot be read here: the bot's caller gets the error
+            outcome = True, fn(*args, **kwargs)
+        except Exception as exc:  # raised by the call, or a call this process cannot read: the caller's
             outcome = False, exc
         try:
             reply = _dump(outcome, names)
@@ -451,11 +429,9 @@ def serve(sock: socket.socket) -> None:
 
 def main() -> None:
     sock = socket.socket(fileno=int(sys.argv[1]))
-    started = time.monotonic()
     try:
         serve(sock)
     finally:
-        logger.debug("database process ends after %.0f s", time.monotonic() - started)
         sock.close()
 
 

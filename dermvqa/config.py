@@ -509,10 +509,17 @@ def _check_cross_field(config: Config) -> None:
         raise ConfigError("[telegram] webhook_url: required when [telegram] mode is 'webhook'")
 
 
-def child_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment for a child process (worker, training): ours, less the bot's own secrets."""
+def child_environment(
+    environ: Mapping[str, str] | None = None, *, import_root: str | Path | None = None
+) -> dict[str, str]:
+    """The environment for a child process (worker, training, the bot's database process): ours,
+    less the bot's own secrets; ``import_root`` first on ``PYTHONPATH`` (a checkout that is not
+    installed stays importable by ``python -m``)."""
     environ = os.environ if environ is None else environ
-    return {name: value for name, value in environ.items() if name not in SERVICE_SECRET_ENVS}
+    child = {name: value for name, value in environ.items() if name not in SERVICE_SECRET_ENVS}
+    if import_root is not None:
+        child["PYTHONPATH"] = os.pathsep.join(p for p in (str(import_root), child.get("PYTHONPATH", "")) if p)
+    return child
 
 
 def read_token(environ: Mapping[str, str] | None = None) -> str | None:

@@ -21,7 +21,6 @@ process, one at a time, coalesced, with ``[retention] misfire_grace_seconds``.
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -54,9 +53,7 @@ def launch_nightly(config_path: str | Path | None) -> int:
     logger.info("starting the nightly training process")
     # The child inherits the environment (DERMBOT_* overrides included) less the bot's secrets, the
     # working folder (relative paths of a default config resolve the same) and our stderr for its logs.
-    env = child_environment()
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
-    status = subprocess.run(command, env=env, check=False).returncode
+    status = subprocess.run(command, env=child_environment(import_root=ROOT), check=False).returncode
     logger.log(logging.INFO if status == 0 else logging.ERROR, "nightly training process exited with %d", status)
     return status
 

@@ -163,6 +163,17 @@ class Database:
         self.engine.dispose()
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL; None for other databases and in-memory SQLite (``:memory:``, no
+    file, or a ``mode=memory`` URI): what only this process can open."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    if parsed.query.get("mode") == "memory":
+        return None
+    return Path(parsed.database)
+
+
 def mask_password(url: str) -> str:
     """``url`` with its password replaced by ``***`` (for printing and logging); unparsable: a placeholder."""
     try:
@@ -209,8 +220,8 @@ def open_database(
     # PostgreSQL: not encrypted here (the server's job), but a given key is kept for the keyed hashes
     # of the audit record (dermvqa.casework.audit).
     if sqlite:
-        if parsed.database and parsed.database != ":memory:":
-            prepare_private_sqlite_file(Path(parsed.database))
+        if (path := sqlite_path(url)) is not None:
+            prepare_private_sqlite_file(path)
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": busy_timeout_ms / 1000}
     else:
         kwargs["pool_pre_ping"] = True
@@ -251,17 +262,17 @@ def migration_lock(db: Database) -> Iterator[None]:
     fresh database at once, and two Alembic upgrades racing on one file end in "database is locked"
     (or a half-applied revision). SQLite: an exclusive ``flock`` on ``<file>.migrate-lock``;
     PostgreSQL: a session advisory lock. The loser waits, then finds the schema at head."""
-    parsed = make_url(db.url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+    path = sqlite_path(db.url)
+    if path is not None:
         import fcntl
 
-        fd = create_private_file(Path(parsed.database + ".migrate-lock"), exclusive=False)
+        fd = create_private_file(Path(f"{path}.migrate-lock"), exclusive=False)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
             os.close(fd)  # closing releases the lock
-    elif parsed.get_backend_name() == "postgresql":
+    elif make_url(db.url).get_backend_name() == "postgresql":
         from sqlalchemy import text
 
         with db.engine.connect() as connection:

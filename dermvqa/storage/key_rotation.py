@@ -26,11 +26,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from sqlalchemy import select, update
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from dermvqa.errors import ConfigError
-from dermvqa.storage.database import Database, open_database
+from dermvqa.storage.database import Database, open_database, sqlite_path
 from dermvqa.storage.image_store import ImageStore
 from dermvqa.storage.keys import DataKey
 from dermvqa.storage.models import CaseImage, OutboxMessage
@@ -58,14 +57,6 @@ class RotationResult:
     photos_rewritten: int
     photos_already: int
     resumed: bool
-
-
-def sqlite_path(url: str) -> Path | None:
-    """The file of a SQLite URL; None for other databases and in-memory SQLite."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
-        return None
-    return Path(parsed.database)
 
 
 def marker_path(url: str, storage_dir: Path) -> Path:

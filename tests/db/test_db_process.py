@@ -19,7 +19,7 @@ from bot.dbprocess import DatabaseProcessError, DbProcess
 from bot.rendering import text_parts
 from bot.replies import queue_parts
 from dermvqa.casework import intake
-from dermvqa.config import DATA_KEY_ENVS, TOKEN_ENV, WEBHOOK_SECRET_ENV
+from dermvqa.config import TOKEN_ENV, WEBHOOK_SECRET_ENV
 from dermvqa.errors import AlignmentError, ConfigError
 from dermvqa.storage.database import Database
 from dermvqa.storage.image_store import ImageStore
@@ -137,7 +137,7 @@ async def test_the_child_has_the_bots_busy_timeout_and_none_of_its_secrets(db, t
         names = await process(dbcalls.environment_names)
     finally:
         process.close()
-    assert not {TOKEN_ENV, WEBHOOK_SECRET_ENV, *DATA_KEY_ENVS} & set(names)
+    assert not {TOKEN_ENV, WEBHOOK_SECRET_ENV} & set(names)
 
 
 async def test_a_database_it_cannot_open_fails_the_start(db, tmp_path, monkeypatch):

@@ -124,3 +124,10 @@ def test_the_data_key_variables_are_not_configuration_overrides_but_reach_childr
     env = {DATA_KEY_ENV: KEY, NEW_DATA_KEY_ENV: KEY}
     load_config(environ=env)  # would raise "[data] has no key ..." if parsed as an override
     assert child_environment(env)[DATA_KEY_ENV] == KEY  # the worker needs it
+
+
+def test_a_child_environment_can_put_a_checkout_first_on_the_import_path():
+    env = {"PYTHONPATH": "/extra", DATA_KEY_ENV: KEY}
+    assert child_environment(env, import_root="/repo")["PYTHONPATH"] == f"/repo{os.pathsep}/extra"
+    assert child_environment({}, import_root="/repo")["PYTHONPATH"] == "/repo"
+    assert "PYTHONPATH" not in child_environment({})
