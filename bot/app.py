@@ -35,6 +35,7 @@ from bot.submissions import SubmitBatcher
 from bot.texts import Texts
 from bot.watchdog import Watchdog
 from bot.webhook import GUARDED_LOGGERS, WebhookLogGuard, WebhookSettings, read_secret, refusal_reason, webhook_settings
+from bot.writes import SharedWrites
 from dermvqa.config import Config
 from dermvqa.errors import ConfigError
 from dermvqa.storage.database import Database, sqlite_path
@@ -109,6 +110,7 @@ class BotService:
         )
         self.texts = Texts.from_config(config.bot, config.intake, config.retention)
         self.db_thread = _db_runner(config, db, self.store)
+        self.writes = SharedWrites(self.db_thread, db)  # Submit batches, delivery and incoming records
         self.sender = OutboxSender(
             self.application.bot,
             db,
@@ -118,9 +120,10 @@ class BotService:
             max_attempts=config.bot.outbox_max_attempts,
             poll_seconds=config.bot.outbox_poll_seconds,
             db_thread=self.db_thread,
+            writes=self.writes,
             concurrency=tg.connection_pool_size,
         )
-        self.incoming = IncomingRecorder(self.db_thread, db)
+        self.incoming = IncomingRecorder(self.writes)
         self.watchdog = Watchdog(db, config.review.alert_after, self.db_thread, self.sender.nudge)
         self.sender.room_chat_id = config.review.chat_id
         deps = Deps(
@@ -133,7 +136,7 @@ class BotService:
             self.db_thread,
             self.incoming,
             self.roster,
-            SubmitBatcher(self.db_thread, db, config.intake, config.worker.max_attempts),
+            SubmitBatcher(self.writes, config.intake, config.worker.max_attempts),
             self.sender.reserve,
         )
         self.application.bot_data[KEY] = self.deps = deps
@@ -188,9 +191,10 @@ class BotService:
     async def _post_shutdown(self, application: Application) -> None:
         self._stop.set()
         logger.info(
-            "stopping: %d submit transactions, %d delivery records written since start",
+            "stopping: %d submit batches and %d delivery-record batches written in %d shared transactions since start",
             self.deps.submissions.transactions,
-            self.sender.progress.commits,
+            self.sender.progress.commits + self.sender.direct_progress.commits,
+            self.writes.transactions,
         )
         for task in (self._sender_task, self._incoming_task, *self._side_tasks):
             if task is not None:

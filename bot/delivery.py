@@ -46,6 +46,7 @@ from bot.dbthread import DbRunner, DbThread
 from bot.groupcommit import GroupCommit
 from bot.texts import Texts
 from bot.wake import wait_either
+from bot.writes import SharedWrites
 from dermvqa.casework import kinds
 from dermvqa.casework.posts import post_state
 from dermvqa.casework.review import post_detail
@@ -107,8 +108,8 @@ class ProgressLog:
     a burst costs a few transactions, not one per message, and no send waits on more than one.
     """
 
-    def __init__(self, call: DbRunner, db: Database, max_attempts: int, window: float = 0.003) -> None:
-        self.call, self.db, self.max_attempts = call, db, max_attempts
+    def __init__(self, writes: SharedWrites, max_attempts: int, window: float = 0.003) -> None:
+        self.writes, self.max_attempts = writes, max_attempts
         # sends completing within ``window`` seconds share the commit
         self._group: GroupCommit[RowOutcome, bool] = GroupCommit(self._commit, name="outbox-progress", window=window)
 
@@ -122,8 +123,8 @@ class ProgressLog:
 
     async def _commit(self, outcomes: list[RowOutcome]) -> list[bool]:
         try:
-            gone = await self.call(
-                store_rows.record_outcomes, self.db, outcomes, max_attempts=self.max_attempts, now=utcnow()
+            gone = await self.writes(  # shared with a Submit batch or the incoming record handed over meanwhile
+                store_rows.record_outcomes_in, outcomes, max_attempts=self.max_attempts, now=utcnow()
             )
         except Exception as exc:  # the database is unavailable: the senders stop and retry later
             logger.error("outbox: recording %d deliveries failed: %s", len(outcomes), type(exc).__name__)
@@ -159,6 +160,7 @@ class OutboxSender:
         backoff_max: float = 300.0,
         concurrency: int = 64,
         db_thread: DbRunner | None = None,
+        writes: SharedWrites | None = None,
         direct_window: float = 0.025,
     ) -> None:
         self.bot, self.db, self.store, self.texts = bot, db, store, texts
@@ -169,10 +171,11 @@ class OutboxSender:
         self.call = db_thread or DbThread()
         self._wake = asyncio.Event()
         self._limit = asyncio.Semaphore(concurrency)
-        self.progress = ProgressLog(self.call, db, max_attempts)
+        self.writes = writes or SharedWrites(self.call, db)
+        self.progress = ProgressLog(self.writes, max_attempts)
         # Direct deliveries (acknowledgements) record in a wider window: nobody waits on these
         # commits, so a burst's sends share a few transactions.
-        self.direct_progress = ProgressLog(self.call, db, max_attempts, window=direct_window)
+        self.direct_progress = ProgressLog(self.writes, max_attempts, window=direct_window)
         self._direct: set[asyncio.Task] = set()
         # Chats being written to (by a pass or by deliver_now): a chat is taken before any await (one
         # event loop: checking and taking is atomic) and released once its records are committed.

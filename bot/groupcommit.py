@@ -22,9 +22,17 @@ class GroupCommit(Generic[T, R]):
     gets the exception."""
 
     def __init__(
-        self, commit: Callable[[list[T]], Awaitable[Sequence[R | BaseException]]], *, name: str, window: float = 0.0
+        self,
+        commit: Callable[[list[T]], Awaitable[Sequence[R | BaseException]]],
+        *,
+        name: str,
+        window: float = 0.0,
+        settle: bool = False,
     ) -> None:
-        self._commit, self.name, self.window = commit, name, window
+        """``settle``: before taking each batch, let the tasks the last commit woke run first, so
+        that what they hand over at once (a group commit above this one, with its next batch) goes
+        into this batch rather than the one after."""
+        self._commit, self.name, self.window, self.settle = commit, name, window, settle
         self._waiting: list[tuple[T, asyncio.Future[R]]] = []
         self._writer: asyncio.Task | None = None
         self.commits = 0  # writes that succeeded (for tests and benchmarks)
@@ -39,8 +47,8 @@ class GroupCommit(Generic[T, R]):
 
     async def _write(self) -> None:
         while self._waiting:
-            if self.window:
-                await asyncio.sleep(self.window)
+            if self.window or self.settle:
+                await asyncio.sleep(self.window)  # (0: one turn of the event loop)
             batch, self._waiting = self._waiting, []
             try:
                 results: Sequence[R | BaseException] = await self._commit([item for item, _ in batch])

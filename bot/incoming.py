@@ -8,12 +8,10 @@ import logging
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot.dbthread import DbRunner
 from bot.deps import deps
 from bot.wake import wait_stop
-from dermvqa.storage.conversation import IncomingEntry
-from dermvqa.storage.conversation import record_incoming as store_incoming
-from dermvqa.storage.database import Database
+from bot.writes import SharedWrites
+from dermvqa.storage.conversation import IncomingEntry, record_incoming_in
 
 logger = logging.getLogger(__name__)
 
@@ -36,14 +34,15 @@ def describe(update: Update) -> tuple[str, str | None, int | None]:
 
 
 class IncomingRecorder:
-    """Buffers incoming messages and stores them in one transaction every ``interval`` seconds.
+    """Buffers incoming messages and stores them every ``interval`` seconds, in the next shared
+    transaction (``bot.writes``: often a Submit batch's or the delivery records').
 
     One transaction per message would cost a crowd of patients dearly (bench/bot_load.py); a crash
     can lose at most the last interval's record entries, never a case, photo or description.
     """
 
-    def __init__(self, call: DbRunner, db: Database, interval: float = 0.05) -> None:
-        self.call, self.db, self.interval = call, db, interval
+    def __init__(self, writes: SharedWrites, interval: float = 0.05) -> None:
+        self.writes, self.interval = writes, interval
         self._buffer: list[IncomingEntry] = []
 
     def add(self, entry: IncomingEntry) -> None:
@@ -53,7 +52,7 @@ class IncomingRecorder:
         entries, self._buffer = self._buffer, []
         if entries:
             try:
-                await self.call(store_incoming, self.db, entries)
+                await self.writes(record_incoming_in, entries)
             except Exception:
                 logger.exception("could not store %d incoming message(s)", len(entries))
 

@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import logging
 
-from bot.dbthread import DbRunner
 from bot.groupcommit import GroupCommit
+from bot.writes import SharedWrites
 from dermvqa.casework import intake
 from dermvqa.casework.intake import Refusal, Submitted
 from dermvqa.config import IntakeConfig
-from dermvqa.storage.database import Database
 
 logger = logging.getLogger(__name__)
 
 
 class SubmitBatcher:
-    def __init__(self, call: DbRunner, db: Database, limits: IntakeConfig, max_attempts: int) -> None:
-        self.call, self.db, self.limits, self.max_attempts = call, db, limits, max_attempts
+    def __init__(self, writes: SharedWrites, limits: IntakeConfig, max_attempts: int) -> None:
+        self.writes, self.limits, self.max_attempts = writes, limits, max_attempts
         self._group: GroupCommit[int, Submitted | Refusal] = GroupCommit(self._commit, name="submit-batch")
 
     @property
@@ -34,4 +33,5 @@ class SubmitBatcher:
         return await self._group.add(user_id)
 
     async def _commit(self, users: list[int]) -> list[Submitted | Refusal | PermissionError]:
-        return await self.call(intake.submit_many, self.db, users, self.limits, max_attempts=self.max_attempts)
+        # (its transaction shared with the delivery records and incoming record handed over meanwhile)
+        return await self.writes(intake.submit_many_in, users, self.limits, max_attempts=self.max_attempts)

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session
 
 from dermvqa.casework import kinds
 from dermvqa.casework.erasure import Deleted as Deleted
@@ -332,31 +333,40 @@ def submit_many(
     a crowd pressing Submit at once waits on this). Results in the order of ``user_ids``; a user
     without consent gets a PermissionError. ``Submitted.deliver`` holds each patient's messages as
     written, for the bot to send at once."""
-    results: list[Submitted | Refusal | PermissionError | None] = [None] * len(user_ids)
     with db.write_core() as connection:
-        found = load_open_cases(connection, user_ids)
-        checked: dict[int, tuple[int, OpenCase, Queueing]] = {}  # by case id: the first press of each
-        for index, user_id in enumerate(user_ids):
-            case = found.get(user_id)
-            if case is None or case.consent_at is None:
-                results[index] = PermissionError("no consent")
-            elif case.case_id is None:
-                results[index] = _nothing_to_submit(connection, case.patient_id)
-            elif case.case_id in checked:  # the same case twice in one batch: the second is told it is done
-                results[index] = Refusal("already_submitted", case.case_id)
+        return submit_many_in(connection, user_ids, limits, max_attempts=max_attempts)
+
+
+def submit_many_in(
+    transaction: Session | Connection, user_ids: Sequence[int], limits: IntakeConfig, *, max_attempts: int
+) -> list[Submitted | Refusal | PermissionError]:
+    """:func:`submit_many` in the caller's write transaction (shared with other writes:
+    ``dermvqa.storage.shared_writes``); its statements are Core either way."""
+    connection = transaction.connection() if isinstance(transaction, Session) else transaction
+    results: list[Submitted | Refusal | PermissionError | None] = [None] * len(user_ids)
+    found = load_open_cases(connection, user_ids)
+    checked: dict[int, tuple[int, OpenCase, Queueing]] = {}  # by case id: the first press of each
+    for index, user_id in enumerate(user_ids):
+        case = found.get(user_id)
+        if case is None or case.consent_at is None:
+            results[index] = PermissionError("no consent")
+        elif case.case_id is None:
+            results[index] = _nothing_to_submit(connection, case.patient_id)
+        elif case.case_id in checked:  # the same case twice in one batch: the second is told it is done
+            results[index] = Refusal("already_submitted", case.case_id)
+        else:
+            verdict = _check_submission(case, limits)
+            if isinstance(verdict, Refusal):
+                results[index] = verdict
             else:
-                verdict = _check_submission(case, limits)
-                if isinstance(verdict, Refusal):
-                    results[index] = verdict
-                else:
-                    checked[case.case_id] = (index, case, verdict)
-        queued = queue_cases(connection, [q for _, _, q in checked.values()], max_attempts=max_attempts, now=utcnow())
-        for case_id, (index, case, verdict) in checked.items():
-            if case_id not in queued:  # withdrawn or submitted by another process meanwhile
-                results[index] = _nothing_to_submit(connection, case.patient_id)
-                continue
-            deliver = tuple(row for row in queued[case_id] if row.chat_id is not None)
-            results[index] = Submitted(case_id, verdict.urgent, verdict.labels, case.photos, deliver)
+                checked[case.case_id] = (index, case, verdict)
+    queued = queue_cases(connection, [q for _, _, q in checked.values()], max_attempts=max_attempts, now=utcnow())
+    for case_id, (index, case, verdict) in checked.items():
+        if case_id not in queued:  # withdrawn or submitted by another process meanwhile
+            results[index] = _nothing_to_submit(connection, case.patient_id)
+            continue
+        deliver = tuple(row for row in queued[case_id] if row.chat_id is not None)
+        results[index] = Submitted(case_id, verdict.urgent, verdict.labels, case.photos, deliver)
     return [r for r in results if r is not None]
 
 

@@ -57,49 +57,55 @@ def record_incoming(db: Database, entries: Sequence[IncomingEntry]) -> int:
     if not entries:
         return 0
     with db.write() as session:
-        users = {e.user_id for e in entries}
-        patients, latest = {}, {}
-        for user, patient_id, consent_at, newest_case in session.connection().execute(
-            _PATIENTS_BY_USER, {"users": list(users)}
-        ):
-            patients[user] = (patient_id, consent_at)
-            if newest_case is not None:
-                latest[patient_id] = newest_case
-        sessions: dict[tuple[int, int], int] = {}
-        if any(e.is_clinician for e in entries):
-            clinicians = {e.user_id for e in entries if e.is_clinician}
-            sessions = {
-                (user, chat): case_id
-                for user, chat, case_id in session.connection().execute(_SESSIONS_OF, {"clinicians": list(clinicians)})
+        return record_incoming_in(session, entries)
+
+
+def record_incoming_in(session: Session, entries: Sequence[IncomingEntry]) -> int:
+    """:func:`record_incoming` in the caller's write transaction (shared with other writes:
+    ``dermvqa.storage.shared_writes``)."""
+    users = {e.user_id for e in entries}
+    patients, latest = {}, {}
+    for user, patient_id, consent_at, newest_case in session.connection().execute(
+        _PATIENTS_BY_USER, {"users": list(users)}
+    ):
+        patients[user] = (patient_id, consent_at)
+        if newest_case is not None:
+            latest[patient_id] = newest_case
+    sessions: dict[tuple[int, int], int] = {}
+    if any(e.is_clinician for e in entries):
+        clinicians = {e.user_id for e in entries if e.is_clinician}
+        sessions = {
+            (user, chat): case_id
+            for user, chat, case_id in session.connection().execute(_SESSIONS_OF, {"clinicians": list(clinicians)})
+        }
+    rows = []
+    for e in entries:
+        patient = patients.get(e.user_id)
+        if not e.is_clinician and (patient is None or patient[1] is None):
+            continue
+        if patient is not None:
+            case_id = latest.get(patient[0])
+        else:  # a clinician: an edited answer or a reject reason, linked to its case, erased with it
+            case_id = sessions.get((e.user_id, e.chat_id))
+        rows.append(
+            {
+                "patient_id": patient[0] if patient else None,
+                "case_id": case_id,
+                "chat_id": e.chat_id,
+                "user_id": e.user_id,
+                "direction": "in",
+                "kind": e.kind,
+                # A clinician's words about a case (an edited answer, a reject reason) are kept with
+                # the review that used them, and erased with it; the log keeps that they wrote, not
+                # what: the batch recording this may run after their Edit/Reject has ended, when
+                # the text could no longer be linked to its case.
+                "text": None if e.is_clinician else e.text,
+                "telegram_message_id": e.message_id,
+                "created_at": utcnow(),
             }
-        rows = []
-        for e in entries:
-            patient = patients.get(e.user_id)
-            if not e.is_clinician and (patient is None or patient[1] is None):
-                continue
-            if patient is not None:
-                case_id = latest.get(patient[0])
-            else:  # a clinician: an edited answer or a reject reason, linked to its case, erased with it
-                case_id = sessions.get((e.user_id, e.chat_id))
-            rows.append(
-                {
-                    "patient_id": patient[0] if patient else None,
-                    "case_id": case_id,
-                    "chat_id": e.chat_id,
-                    "user_id": e.user_id,
-                    "direction": "in",
-                    "kind": e.kind,
-                    # A clinician's words about a case (an edited answer, a reject reason) are kept with
-                    # the review that used them, and erased with it; the log keeps that they wrote, not
-                    # what: the batch recording this may run after their Edit/Reject has ended, when
-                    # the text could no longer be linked to its case.
-                    "text": None if e.is_clinician else e.text,
-                    "telegram_message_id": e.message_id,
-                    "created_at": utcnow(),
-                }
-            )
-        if rows:
-            session.connection().execute(_INSERT_MESSAGES, rows)
+        )
+    if rows:
+        session.connection().execute(_INSERT_MESSAGES, rows)
     return len(rows)
 
 

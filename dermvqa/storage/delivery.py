@@ -222,78 +222,86 @@ def record_outcomes(db: Database, outcomes: list[RowOutcome], *, max_attempts: i
 
     Returns the ids of the rows that no longer exist (the sender sends nothing more of them).
     """
+    if not outcomes:
+        return set()
+    with db.write() as session:
+        return record_outcomes_in(session, outcomes, max_attempts=max_attempts, now=now)
+
+
+def record_outcomes_in(
+    session: Session, outcomes: list[RowOutcome], *, max_attempts: int, now: dt.datetime
+) -> set[int]:
+    """:func:`record_outcomes` in the caller's write transaction (shared with other writes:
+    ``dermvqa.storage.shared_writes``)."""
     gone: set[int] = set()
     if not outcomes:
         return gone
-    with db.write() as session:
-        connection = session.connection()  # Core: a burst of acknowledgements records in a few statements
-        ids = [o.row.id for o in outcomes]
-        rows = {r.id: r for r in connection.execute(_OUTCOME_ROWS, {"ids": ids})}
-        known = KnownRecipients(
-            patients={
-                o.row.chat_id: (r.patient_id, r.consent_at)
-                for o in outcomes
-                if (r := rows.get(o.row.id)) is not None and r.patient_id is not None
-            },
-            cases={r.case_exists for r in rows.values() if r.case_exists is not None},
-        )
-        delivered: list[Outgoing] = []
-        updates: list[dict[str, Any]] = []
-        deleted: list[int] = []
-        for o in outcomes:
-            row = rows.get(o.row.id)
-            if row is None:  # deleted meanwhile (the patient erased their data)
-                _withdraw_unrecorded(session, o)
-                gone.add(o.row.id)
+    connection = session.connection()  # Core: a burst of acknowledgements records in a few statements
+    ids = [o.row.id for o in outcomes]
+    rows = {r.id: r for r in connection.execute(_OUTCOME_ROWS, {"ids": ids})}
+    known = KnownRecipients(
+        patients={
+            o.row.chat_id: (r.patient_id, r.consent_at)
+            for o in outcomes
+            if (r := rows.get(o.row.id)) is not None and r.patient_id is not None
+        },
+        cases={r.case_exists for r in rows.values() if r.case_exists is not None},
+    )
+    delivered: list[Outgoing] = []
+    updates: list[dict[str, Any]] = []
+    deleted: list[int] = []
+    for o in outcomes:
+        row = rows.get(o.row.id)
+        if row is None:  # deleted meanwhile (the patient erased their data)
+            _withdraw_unrecorded(session, o)
+            gone.add(o.row.id)
+            continue
+        if o.row.kind == DELETED:  # the erased patient's notice: leaves no row and no record behind
+            last_try = o.retry_in is None or row.attempts + int(o.count_attempt) >= max_attempts
+            if o.done or (o.error is not None and last_try):
+                deleted.append(row.id)
                 continue
-            if o.row.kind == DELETED:  # the erased patient's notice: leaves no row and no record behind
-                last_try = o.retry_in is None or row.attempts + int(o.count_attempt) >= max_attempts
-                if o.done or (o.error is not None and last_try):
-                    deleted.append(row.id)
-                    continue
-                o = dataclasses.replace(o, delivered=[])
-            values = {
-                "row_id": row.id,
-                "payload": row.payload,
-                "progress": o.progress,
-                "message_ids": o.message_ids,
-                "state": row.state,
-                "sent_at": row.sent_at,
-                "last_error": row.last_error,
-                "attempts": row.attempts,
-                "next_attempt_at": row.next_attempt_at,
-            }
-            if o.parts and "parts" not in (row.payload or {}):
-                values["payload"] = {**(row.payload or {}), "parts": o.parts}
-            for index in o.delivered:
-                part = o.parts[index]
-                if part["op"] in ("message", "photo", "album"):
-                    delivered.append(
-                        Outgoing(
-                            o.row.chat_id,
-                            o.row.case_id,
-                            f"{o.row.kind}:{part['op']}",
-                            part.get("text") or part.get("caption"),
-                            o.message_ids[-1] if o.message_ids else None,
-                        )
+            o = dataclasses.replace(o, delivered=[])
+        values = {
+            "row_id": row.id,
+            "payload": row.payload,
+            "progress": o.progress,
+            "message_ids": o.message_ids,
+            "state": row.state,
+            "sent_at": row.sent_at,
+            "last_error": row.last_error,
+            "attempts": row.attempts,
+            "next_attempt_at": row.next_attempt_at,
+        }
+        if o.parts and "parts" not in (row.payload or {}):
+            values["payload"] = {**(row.payload or {}), "parts": o.parts}
+        for index in o.delivered:
+            part = o.parts[index]
+            if part["op"] in ("message", "photo", "album"):
+                delivered.append(
+                    Outgoing(
+                        o.row.chat_id,
+                        o.row.case_id,
+                        f"{o.row.kind}:{part['op']}",
+                        part.get("text") or part.get("caption"),
+                        o.message_ids[-1] if o.message_ids else None,
                     )
-            if o.done:
-                values["state"], values["sent_at"] = SENT, now
-                if o.row.kind == ANSWER and o.row.case_id is not None:
-                    transition(
-                        session, o.row.case_id, CaseState.ANSWERED, expected=[CaseState.APPROVED], answered_at=now
-                    )
-            elif o.error is not None:
-                values["last_error"] = o.error[:500]
-                values["attempts"] = row.attempts + int(o.count_attempt)
-                if o.retry_in is None or values["attempts"] >= max_attempts:
-                    values["state"] = FAILED
-                else:
-                    values["next_attempt_at"] = now + dt.timedelta(seconds=o.retry_in)
-            updates.append(values)
-        if updates:
-            connection.execute(_RECORD_OUTCOME, updates)
-        if deleted:
-            connection.execute(_DELETE_ROWS, {"ids": deleted})
-        record_outgoing_many(session, delivered, known)
+                )
+        if o.done:
+            values["state"], values["sent_at"] = SENT, now
+            if o.row.kind == ANSWER and o.row.case_id is not None:
+                transition(session, o.row.case_id, CaseState.ANSWERED, expected=[CaseState.APPROVED], answered_at=now)
+        elif o.error is not None:
+            values["last_error"] = o.error[:500]
+            values["attempts"] = row.attempts + int(o.count_attempt)
+            if o.retry_in is None or values["attempts"] >= max_attempts:
+                values["state"] = FAILED
+            else:
+                values["next_attempt_at"] = now + dt.timedelta(seconds=o.retry_in)
+        updates.append(values)
+    if updates:
+        connection.execute(_RECORD_OUTCOME, updates)
+    if deleted:
+        connection.execute(_DELETE_ROWS, {"ids": deleted})
+    record_outgoing_many(session, delivered, known)
     return gone

@@ -60,3 +60,37 @@ async def test_a_cancelled_caller_does_not_stop_the_others():
     assert await kept == 20
     with pytest.raises(asyncio.CancelledError):
         await gone
+
+
+
+
+async def test_settle_lets_a_group_above_woken_by_a_commit_join_the_next_batch():
+    # Two group commits stacked, as bot.writes.SharedWrites under the Submit batcher: the upper
+    # group's next batch, handed over as soon as the lower commit's results wake it, goes into the
+    # lower group's next write with what another writer queued meanwhile; without ``settle`` the
+    # lower group starts that write alone and the upper batch waits for the one after.
+    for settle, expected in ((True, [[1002], [6, 1004]]), (False, [[1002], [6], [1004]])):
+        batches: list[list[int]] = []
+        gate = asyncio.Event()
+
+        async def lower_commit(items: list[int], batches=batches, gate=gate) -> list:
+            batches.append(items)
+            await gate.wait()  # the first write runs until the test has queued the rest
+            return [i * 10 for i in items]
+
+        lower = GroupCommit(lower_commit, name="shared", settle=settle)
+
+        async def upper_commit(items: list[int], lower=lower) -> list:
+            return [await lower.add(1000 + sum(items))]
+
+        upper = GroupCommit(upper_commit, name="submits")
+        first = asyncio.ensure_future(upper.add(2))
+        while not batches:  # its lower write runs
+            await asyncio.sleep(0)
+        second = asyncio.ensure_future(upper.add(4))  # waits for the upper group's write in flight
+        other = asyncio.ensure_future(lower.add(6))  # another writer, below
+        for _ in range(3):
+            await asyncio.sleep(0)
+        gate.set()
+        assert await asyncio.gather(first, second, other) == [10020, 10040, 60]
+        assert batches == expected, settle

@@ -1,4 +1,4 @@
-"""The sender's group commit of delivery outcomes, with a fake database thread."""
+"""The sender's group commit of delivery outcomes, with fake shared writes."""
 
 from __future__ import annotations
 
@@ -15,13 +15,13 @@ def outcome(row_id: int) -> RowOutcome:
 
 
 class FakeDb:
-    """Stands in for DbThread + record_outcomes: records each batch, after a short 'transaction'."""
+    """Stands in for SharedWrites + record_outcomes_in: records each batch, after a short 'transaction'."""
 
     def __init__(self, gone: set[int] = frozenset(), fail: bool = False) -> None:
         self.batches: list[list[int]] = []
         self.gone, self.fail = set(gone), fail
 
-    async def __call__(self, fn, db, outcomes, **kwargs):
+    async def __call__(self, fn, outcomes, **kwargs):
         await asyncio.sleep(0.01)
         if self.fail:
             raise OSError("disk I/O error")
@@ -31,7 +31,7 @@ class FakeDb:
 
 async def test_sends_completing_together_share_one_commit():
     fake = FakeDb()
-    log = ProgressLog(fake, db=None, max_attempts=3)
+    log = ProgressLog(fake, max_attempts=3)
     assert await asyncio.gather(*(log.record(outcome(i)) for i in range(20))) == [True] * 20
     assert sorted(i for batch in fake.batches for i in batch) == list(range(20))
     assert len(fake.batches) == 1 and log.commits == 1
@@ -39,7 +39,7 @@ async def test_sends_completing_together_share_one_commit():
 
 async def test_a_record_arriving_during_a_commit_goes_into_the_next_and_waits_for_it():
     fake = FakeDb()
-    log = ProgressLog(fake, db=None, max_attempts=3)
+    log = ProgressLog(fake, max_attempts=3)
     first = asyncio.create_task(log.record(outcome(1)))
     await asyncio.sleep(0.008)  # the first commit is running
     second = asyncio.create_task(log.record(outcome(2)))
@@ -51,16 +51,16 @@ async def test_a_record_arriving_during_a_commit_goes_into_the_next_and_waits_fo
 
 async def test_each_record_returns_only_once_committed():
     fake = FakeDb()
-    log = ProgressLog(fake, db=None, max_attempts=3)
+    log = ProgressLog(fake, max_attempts=3)
     for i in range(3):
         await log.record(outcome(i))
         assert fake.batches[-1] == [i]
 
 
 async def test_a_gone_row_and_a_failed_commit_are_told_to_the_sender():
-    log = ProgressLog(FakeDb(gone={2}), db=None, max_attempts=3)
+    log = ProgressLog(FakeDb(gone={2}), max_attempts=3)
     assert await asyncio.gather(log.record(outcome(1)), log.record(outcome(2))) == [True, False]
-    broken = ProgressLog(FakeDb(fail=True), db=None, max_attempts=3)
+    broken = ProgressLog(FakeDb(fail=True), max_attempts=3)
     with pytest.raises(_RecordFailed):
         await broken.record(outcome(1))
     assert broken.commits == 0
