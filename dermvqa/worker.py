@@ -54,7 +54,7 @@ from dermvqa.states import CaseState
 from dermvqa.storage.case_answers import chosen_answers
 from dermvqa.storage.cases import DraftInput, load_draft_inputs
 from dermvqa.storage.database import Database
-from dermvqa.storage.drafts import save_draft, save_failure
+from dermvqa.storage.drafts import DraftToSave, save_drafts, save_failure
 from dermvqa.storage.image_store import ImageStore
 from dermvqa.storage.keys import load_data_key
 from dermvqa.storage.models import utcnow
@@ -394,8 +394,10 @@ class Worker:
         self._in_hand.pop(job.id, None)
 
     def _store(self, outcomes: Sequence[DraftOutcome], by_key: dict[str, queue.ClaimedJob], cases) -> None:
+        """Record the failed attempts, then save the batch's drafts in one transaction."""
         assert self.drafter is not None
         t = time.perf_counter()
+        drafts: list[DraftToSave] = []
         for outcome in outcomes:
             job = by_key[outcome.key]
             if outcome.result is None:
@@ -406,25 +408,25 @@ class Worker:
                 continue
             case = cases[job.case_id]
             queued = (job.claimed_at - case.submitted_at).total_seconds() if case.submitted_at else 0.0
-            saved = self._db(
-                "storing a draft",
-                save_draft,
-                self.db,
-                job,
-                self.worker_id,
-                outcome.result,
-                model_version=self.drafter.model_version,
-                prompt_id=case.prompt_id,
-                queue_seconds=queued,
-                now=self.clock(),
-                plant=self.planter,
-            )
+            drafts.append(DraftToSave(job, outcome.result, case.prompt_id, queued))
+        saved = self._db(
+            "storing drafts",
+            save_drafts,
+            self.db,
+            drafts,
+            self.worker_id,
+            model_version=self.drafter.model_version,
+            now=self.clock(),
+            plant=self.planter,
+        )
+        for draft, outcome in zip(drafts, saved, strict=True):
+            job = draft.job
             self._in_hand.pop(job.id, None)
-            if saved.saved:
+            if outcome.saved:
                 self.stats.drafted += 1
-                logger.info("job %s: case %s drafted (%d new tokens)", job.id, job.case_id, outcome.result.new_tokens)
+                logger.info("job %s: case %s drafted (%d new tokens)", job.id, job.case_id, draft.result.new_tokens)
             else:
-                logger.warning("job %s: draft not stored: %s", job.id, saved.reason)
+                logger.warning("job %s: draft not stored: %s", job.id, outcome.reason)
         self.stats.db_seconds += time.perf_counter() - t
 
     def _finish_failed(self, job: queue.ClaimedJob, error: BaseException) -> bool:

@@ -18,14 +18,14 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from dermvqa.queue.retry import GiveUp, RetryPolicy, decide, describe
-from dermvqa.states import CaseState, JobState, job_sources
-from dermvqa.storage.cases import mark_failed, transition, transition_many
+from dermvqa.states import CaseState, JobState, case_sources, job_sources
+from dermvqa.storage.cases import mark_failed, transition
 from dermvqa.storage.database import Database
-from dermvqa.storage.models import Job
+from dermvqa.storage.models import Case, Job
 
 logger = logging.getLogger(__name__)
 
@@ -53,19 +53,32 @@ def enqueue_draft(
     return job
 
 
+_JOBS = Job.__table__
+_CASES = Case.__table__
+_TO_DRAFTING = case_sources(CaseState.DRAFTING)
+
+
 def _expire_exhausted(session: Session, now: dt.datetime) -> int:
     """Fail running jobs whose lease expired on their last allowed attempt, and their cases."""
-    rows = session.execute(
-        update(Job)
-        .where(Job.state == JobState.RUNNING, Job.lease_expires_at < now, Job.attempts >= Job.max_attempts)
-        .values(
-            state=JobState.FAILED,
-            finished_at=now,
-            worker_id=None,
-            last_error="lease expired on the last attempt (the worker died or hung)",
+    rows = (
+        session.connection()  # Core: no ORM bookkeeping for a statement that rarely matches a row
+        .execute(
+            update(_JOBS)
+            .where(
+                _JOBS.c.state == JobState.RUNNING,
+                _JOBS.c.lease_expires_at < now,
+                _JOBS.c.attempts >= _JOBS.c.max_attempts,
+            )
+            .values(
+                state=JobState.FAILED,
+                finished_at=now,
+                worker_id=None,
+                last_error="lease expired on the last attempt (the worker died or hung)",
+            )
+            .returning(_JOBS.c.id, _JOBS.c.case_id)
         )
-        .returning(Job.id, Job.case_id)
-    ).all()
+        .all()
+    )
     for job_id, case_id in rows:
         logger.warning("job %s failed: lease expired on its last attempt", job_id)
         if case_id is not None:
@@ -90,40 +103,58 @@ def _stale(job: ClaimedJob, worker_id: str, what: str) -> None:
     )
 
 
+def _claimable(now: dt.datetime):
+    """Draft jobs a worker may claim now: queued and due, or running with an expired lease (its
+    worker died or hangs). The exhausted ones among the latter are failed instead (``claim``)."""
+    return or_(
+        and_(_JOBS.c.kind == DRAFT, _JOBS.c.state == JobState.QUEUED, _JOBS.c.run_after <= now),
+        and_(_JOBS.c.state == JobState.RUNNING, _JOBS.c.lease_expires_at < now),
+    )
+
+
 def claim(db: Database, worker_id: str, limit: int, lease_seconds: float, now: dt.datetime) -> list[ClaimedJob]:
-    """Claim up to ``limit`` drafting jobs (urgent first, then oldest)."""
+    """Claim up to ``limit`` drafting jobs (urgent first, then oldest).
+
+    A read first: with nothing to claim (an idle worker polling), no write transaction is opened,
+    so an idle worker never takes the write lock the bot's Submits wait on."""
+    with db.read() as session:
+        if session.connection().execute(select(_JOBS.c.id).where(_claimable(now)).limit(1)).first() is None:
+            return []
     lease_until = now + dt.timedelta(seconds=lease_seconds)
     with db.write() as session:
         _expire_exhausted(session, now)
         claimable = (
-            select(Job.id)
-            .where(
-                Job.kind == DRAFT,
-                or_(
-                    and_(Job.state == JobState.QUEUED, Job.run_after <= now),
-                    and_(Job.state == JobState.RUNNING, Job.lease_expires_at < now),
-                ),
-            )
-            .order_by(Job.priority.desc(), Job.id)
+            select(_JOBS.c.id)
+            .where(_JOBS.c.kind == DRAFT, _claimable(now))
+            .order_by(_JOBS.c.priority.desc(), _JOBS.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        rows = session.execute(
-            update(Job)
-            .where(Job.id.in_(claimable.scalar_subquery()))
-            .values(
-                state=JobState.RUNNING,
-                worker_id=worker_id,
-                attempts=Job.attempts + 1,
-                lease_expires_at=lease_until,
-                heartbeat_at=now,
-                started_at=now,
+        rows = (
+            session.connection()
+            .execute(
+                update(_JOBS)
+                .where(_JOBS.c.id.in_(claimable.scalar_subquery()))
+                .values(
+                    state=JobState.RUNNING,
+                    worker_id=worker_id,
+                    attempts=_JOBS.c.attempts + 1,
+                    lease_expires_at=lease_until,
+                    heartbeat_at=now,
+                    started_at=now,
+                )
+                .returning(_JOBS.c.id, _JOBS.c.case_id, _JOBS.c.attempts, _JOBS.c.max_attempts)
             )
-            .returning(Job.id, Job.case_id, Job.attempts, Job.max_attempts)
-        ).all()
+            .all()
+        )
         jobs = sorted((ClaimedJob(r[0], r[1], r[2], r[3], now) for r in rows), key=lambda j: j.id)
-        # A re-claimed job's case is already drafting and stays so.
-        transition_many(session, [j.case_id for j in jobs], CaseState.DRAFTING)
+        # A re-claimed job's case is already drafting and stays so. (Core: no case is loaded here.)
+        if jobs:
+            session.connection().execute(
+                update(_CASES)
+                .where(_CASES.c.id.in_([j.case_id for j in jobs]), _CASES.c.state.in_(list(_TO_DRAFTING)))
+                .values(state=CaseState.DRAFTING)
+            )
     return jobs
 
 
@@ -142,12 +173,24 @@ def heartbeat(
         return result.rowcount or 0
 
 
+# Built once (its cache key is memoised): every stored draft runs it, inside the batch's write lock.
+_MARK_DONE = (
+    update(_JOBS)
+    .where(
+        _JOBS.c.id == bindparam("job"),
+        _JOBS.c.worker_id == bindparam("worker"),
+        _JOBS.c.state == JobState.RUNNING,
+        _JOBS.c.attempts == bindparam("attempt"),
+    )
+    .values(state=JobState.DONE, finished_at=bindparam("finished"), lease_expires_at=None, last_error=None)
+)
+
+
 def mark_done(session: Session, job: ClaimedJob, worker_id: str, now: dt.datetime) -> bool:
-    """Compare-and-set the job to done in the caller's transaction; False if the lease was lost."""
-    result = session.execute(
-        update(Job)
-        .where(_owned(job, worker_id))
-        .values(state=JobState.DONE, finished_at=now, lease_expires_at=None, last_error=None)
+    """Compare-and-set the job to done in the caller's transaction; False if the lease was lost.
+    (Core, on the claim of :func:`_owned`: no job object is loaded where drafts are stored.)"""
+    result = session.connection().execute(
+        _MARK_DONE, {"job": job.id, "worker": worker_id, "attempt": job.attempts, "finished": now}
     )
     if result.rowcount != 1:
         _stale(job, worker_id, "draft")

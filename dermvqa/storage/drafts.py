@@ -1,29 +1,30 @@
-"""Store a worker's outcome for one job: a draft for review, or the case given up on.
+"""Store a worker's outcome for a job: a draft for review, or the case given up on.
 
-Each function is one transaction that changes the job, the case and the outbox together, so a
-crash leaves either all of it or none of it.
+Each draft's job, case and outbox row change together in one transaction (a batch's drafts share
+it), so a crash leaves either all of it or none of it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from dermvqa.drafting.base import DraftResult
 from dermvqa.errors import DraftingError
 from dermvqa.queue.jobs import ClaimedJob, mark_cancelled, mark_done, record_failure
 from dermvqa.queue.retry import RetryPolicy
-from dermvqa.states import CaseState
-from dermvqa.storage.cases import mark_failed, transition
+from dermvqa.states import CaseState, check_case_transition
+from dermvqa.storage.cases import mark_failed
 from dermvqa.storage.database import Database
-from dermvqa.storage.models import Case, Draft
-from dermvqa.storage.outbox import REVIEW_REQUEST, add_message
+from dermvqa.storage.models import Case, Draft, OutboxMessage, utcnow
+from dermvqa.storage.outbox import REVIEW_REQUEST, row_values
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,19 @@ class SaveOutcome:
     saved: bool
     draft_id: int | None = None
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class DraftToSave:
+    """One job's draft, for :func:`save_drafts`."""
+
+    job: ClaimedJob
+    result: DraftResult
+    prompt_id: int
+    queue_seconds: float
+
+
+Plant = Callable[[Session, int, int], dict[str, Any]]
 
 
 def save_draft(
@@ -45,7 +59,7 @@ def save_draft(
     prompt_id: int,
     queue_seconds: float,
     now: dt.datetime,
-    plant: Callable[[Session, int, int], dict[str, Any]] | None = None,
+    plant: Plant | None = None,
 ) -> SaveOutcome:
     """Store the draft, move the case to review and ask the bot to notify clinicians, atomically.
 
@@ -55,39 +69,102 @@ def save_draft(
     An empty draft is never stored (it could be approved and sent as an empty answer): the worker
     counts it as a failed attempt before it gets here; this refusal is the last line of defence.
     """
+    with db.write() as session:
+        return _save(session, DraftToSave(job, result, prompt_id, queue_seconds), worker_id, model_version, now, plant)
+
+
+def save_drafts(
+    db: Database,
+    drafts: Sequence[DraftToSave],
+    worker_id: str,
+    *,
+    model_version: str,
+    now: dt.datetime,
+    plant: Plant | None = None,
+) -> list[SaveOutcome]:
+    """:func:`save_draft` for a batch's drafts, in one transaction: the write lock is taken once per
+    batch, not once per draft (the bot's Submits wait on it: ``bench/bot_load.py``). Each draft is
+    still checked on its own (case withdrawn, lease lost). When the shared transaction fails for any
+    reason but a busy database (which the caller waits out and retries), nothing of it was
+    committed and each draft is saved alone, so one bad draft fails alone, as before."""
+    if not drafts:
+        return []
+    try:
+        with db.write() as session:
+            return [_save(session, draft, worker_id, model_version, now, plant) for draft in drafts]
+    except OperationalError:
+        raise
+    except Exception as exc:
+        if len(drafts) == 1:
+            raise
+        logger.warning("saving %d drafts together failed (%s); saving each alone", len(drafts), type(exc).__name__)
+    return [
+        save_draft(
+            db,
+            d.job,
+            worker_id,
+            d.result,
+            model_version=model_version,
+            prompt_id=d.prompt_id,
+            queue_seconds=d.queue_seconds,
+            now=now,
+            plant=plant,
+        )
+        for d in drafts
+    ]
+
+
+# Built once (their cache keys are memoised): every stored draft runs them, inside the batch's
+# write lock, which the bot's Submits wait on. Core: the ORM's bookkeeping was most of the lock time.
+_CASES, _DRAFTS, _OUTBOX = Case.__table__, Draft.__table__, OutboxMessage.__table__
+_CASE_STATE = select(_CASES.c.state).where(_CASES.c.id == bindparam("case"))
+_INSERT_DRAFT = insert(_DRAFTS).returning(_DRAFTS.c.id)
+_TO_REVIEW = (
+    update(_CASES)
+    .where(_CASES.c.id == bindparam("case"), _CASES.c.state == CaseState.DRAFTING)
+    .values(state=check_case_transition(CaseState.DRAFTING, CaseState.AWAITING_REVIEW))
+)
+_INSERT_MESSAGE = insert(_OUTBOX)
+
+
+def _save(
+    session: Session, draft: DraftToSave, worker_id: str, model_version: str, now: dt.datetime, plant: Plant | None
+) -> SaveOutcome:
+    job, result = draft.job, draft.result
     if not result.text.strip():
         raise DraftingError("refusing to store an empty draft")
-    with db.write() as session:
-        state = session.scalar(select(Case.state).where(Case.id == job.case_id))
-        if state != CaseState.DRAFTING:
-            # Withdrawn or deleted meanwhile: the draft is not wanted.
-            mark_cancelled(session, job, worker_id, now, f"case is {state or 'gone'}")
-            return SaveOutcome(False, reason=f"case is {state or 'gone'}")
-        if not mark_done(session, job, worker_id, now):  # wrote nothing: the job is another worker's
-            return SaveOutcome(False, reason="lease lost: another worker owns the job")
-        draft = Draft(
-            case_id=job.case_id,
-            job_id=job.id,
-            text=result.text,
-            model_version=model_version,
-            prompt_id=prompt_id,
-            new_tokens=result.new_tokens,
-            prompt_tokens=result.prompt_tokens,
-            generate_seconds=result.seconds,
-            queue_seconds=queue_seconds,
-        )
-        session.add(draft)
-        session.flush()
-        transition(session, job.case_id, CaseState.AWAITING_REVIEW, expected=[CaseState.DRAFTING])
-        extra = plant(session, job.case_id, draft.id) if plant is not None else {}
-        add_message(
-            session,
-            REVIEW_REQUEST,
-            case_id=job.case_id,
-            payload={"draft_id": draft.id, **extra},
-            dedupe_key=f"{REVIEW_REQUEST}:{draft.id}",
-        )
-        return SaveOutcome(True, draft.id)
+    connection = session.connection()
+    state = connection.execute(_CASE_STATE, {"case": job.case_id}).scalar()
+    if state != CaseState.DRAFTING:
+        # Withdrawn or deleted meanwhile: the draft is not wanted.
+        mark_cancelled(session, job, worker_id, now, f"case is {state or 'gone'}")
+        return SaveOutcome(False, reason=f"case is {state or 'gone'}")
+    if not mark_done(session, job, worker_id, now):  # wrote nothing: the job is another worker's
+        return SaveOutcome(False, reason="lease lost: another worker owns the job")
+    draft_id = connection.execute(
+        _INSERT_DRAFT,
+        {
+            "case_id": job.case_id,
+            "job_id": job.id,
+            "text": result.text,
+            "model_version": model_version,
+            "prompt_id": draft.prompt_id,
+            "new_tokens": result.new_tokens,
+            "prompt_tokens": result.prompt_tokens,
+            "generate_seconds": result.seconds,
+            "queue_seconds": draft.queue_seconds,
+            "created_at": utcnow(),
+        },
+    ).scalar_one()
+    connection.execute(_TO_REVIEW, {"case": job.case_id})  # drafting, checked above, in this transaction
+    extra = plant(session, job.case_id, draft_id) if plant is not None else {}
+    # A new draft's review request: no earlier row can hold its dedupe key (draft ids are never reused).
+    payload = {"draft_id": draft_id, **extra}
+    connection.execute(
+        _INSERT_MESSAGE,
+        row_values(REVIEW_REQUEST, None, job.case_id, payload, utcnow(), dedupe_key=f"{REVIEW_REQUEST}:{draft_id}"),
+    )
+    return SaveOutcome(True, draft_id)
 
 
 def save_failure(

@@ -7,7 +7,8 @@ import sys
 import threading
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.exc import OperationalError
 from support.cases import submit
 
 from dermvqa.drafting.base import DraftResult
@@ -15,7 +16,8 @@ from dermvqa.errors import DraftingError, ImageError
 from dermvqa.queue import jobs as queue
 from dermvqa.queue.retry import RetryPolicy
 from dermvqa.states import CaseState, JobState
-from dermvqa.storage.drafts import save_draft, save_failure
+from dermvqa.storage.database import open_database, upgrade
+from dermvqa.storage.drafts import DraftToSave, save_draft, save_drafts, save_failure
 from dermvqa.storage.models import Case, Draft, Job, OutboxMessage, utcnow
 
 # Jobs become claimable at submission (real time); each test's clock starts just after it begins (not
@@ -218,3 +220,58 @@ def test_an_empty_draft_is_never_stored(any_db, store):
     assert state_of(any_db, case_id)[:2] == (CaseState.DRAFTING, JobState.RUNNING)
     with any_db.read() as session:
         assert session.scalar(select(Draft)) is None
+
+
+def test_a_batch_of_drafts_is_saved_in_one_transaction_each_checked_on_its_own(any_db, store):
+    cases = [submit(any_db, store, user) for user in (11, 12, 13)]
+    jobs = sorted(queue.claim(any_db, "w", 8, 60, at(1)), key=lambda j: j.case_id)
+    with any_db.write() as session:  # the second patient withdraws while the batch drafts
+        session.get(Case, cases[1]).state = CaseState.WITHDRAWN
+    commits: list[int] = []
+    event.listen(any_db.engine, "commit", lambda _connection: commits.append(1))
+    drafts = [DraftToSave(job, RESULT, 1, 0.5) for job in jobs]
+    saved = save_drafts(any_db, drafts, "w", model_version="m@1", now=at(3))
+    assert len(commits) == 1  # the write lock once for the batch
+    assert [s.saved for s in saved] == [True, False, True] and saved[1].reason == "case is withdrawn"
+    assert [state_of(any_db, c)[:2] for c in cases] == [
+        (CaseState.AWAITING_REVIEW, JobState.DONE),
+        (CaseState.WITHDRAWN, JobState.CANCELLED),
+        (CaseState.AWAITING_REVIEW, JobState.DONE),
+    ]
+
+
+def test_a_draft_that_breaks_the_shared_transaction_fails_alone(any_db, store):
+    cases = [submit(any_db, store, user) for user in (21, 22)]
+    jobs = sorted(queue.claim(any_db, "w", 8, 60, at(1)), key=lambda j: j.case_id)
+
+    def plant(session, case_id, draft_id):  # a safety check that cannot be planted for one case
+        if case_id == cases[1]:
+            raise RuntimeError("no canary for this case")
+        return {}
+
+    drafts = [DraftToSave(job, RESULT, 1, 0.5) for job in jobs]
+    with pytest.raises(RuntimeError, match="no canary"):
+        save_drafts(any_db, drafts, "w", model_version="m@1", now=at(3), plant=plant)
+    # the first was saved alone; nothing of the second (its job stays with the worker, to fail)
+    assert state_of(any_db, cases[0])[:2] == (CaseState.AWAITING_REVIEW, JobState.DONE)
+    assert state_of(any_db, cases[1])[:2] == (CaseState.DRAFTING, JobState.RUNNING)
+    with any_db.read() as session:
+        assert session.scalars(select(Draft.case_id)).all() == [cases[0]]
+
+
+def test_an_idle_worker_claims_without_taking_the_write_lock(tmp_path, data_key, store):
+    # The bot holds the write lock (a Submit batch); a worker polling an empty queue neither waits
+    # for it nor fails: it only reads. With work due, it does wait for the lock (and then claims).
+    url = f"sqlite:///{tmp_path / 'queue.sqlite3'}"
+    bot, worker = open_database(url, key=data_key), open_database(url, key=data_key, busy_timeout_ms=50)
+    upgrade(bot)
+    try:
+        with bot.write_core():
+            assert queue.claim(worker, "w", 8, 60, at(1)) == []
+        submit(bot, store, 31)
+        with bot.write_core(), pytest.raises(OperationalError, match="locked"):
+            queue.claim(worker, "w", 8, 60, at(1))
+        assert len(queue.claim(worker, "w", 8, 60, at(1))) == 1
+    finally:
+        bot.dispose()
+        worker.dispose()
