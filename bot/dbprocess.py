@@ -42,6 +42,7 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bot.heap import settle_heap
 from dermvqa.config import child_environment
 from dermvqa.errors import DermError
 from dermvqa.storage.database import Database, open_database
@@ -403,6 +404,9 @@ def serve(sock: socket.socket) -> None:
         sock.sendall(_frame(_READY, _dump(exc, {})))
         return
     sock.sendall(_frame(_READY, _dump(None, {})))
+    # A long-running process with a large start-up heap (SQLAlchemy, the models), as the bot's own:
+    # frozen, and young collections every 50,000 allocations rather than 700 (bot/heap.py).
+    settle_heap()
     names = {id(obj): name for name, obj in shared.items()}
     calls: queue.SimpleQueue = queue.SimpleQueue()
     threading.Thread(target=_read_calls, args=(sock, calls), name="db-calls", daemon=True).start()

@@ -15,7 +15,9 @@ So, once started (:func:`settle_heap`):
   pays for a collection at all; the thresholds stay as the bound under sustained load.
 
 Only cyclic garbage (httpx responses and requests form cycles) waits longer: some megabytes at most.
-``bench/bot_load.py`` measures the effect; the worker keeps the defaults (its time is in the model).
+``bench/bot_load.py`` measures the effect. The bot's database process (``bot/dbprocess.py``) settles
+its heap the same way once its database is open; the worker keeps the defaults (its time is in the
+model).
 """
 
 from __future__ import annotations
