@@ -1,6 +1,6 @@
 """Benchmark: patients press Submit at once; how fast is each one acknowledged, and at what cost?
 
-    python bench/bot_load.py [--variant both|project|bare] [--patients 200,50] [--rounds 3]
+    python bench/bot_load.py [--variant both|project|bare] [--patients 200,50] [--rounds 5]
                              [--rate 1000] [--encryption on|off|both] [--no-worker] [--profile DIR]
 
 Two bots, as processes: ``project`` is the real ``dermbot bot`` with a worker process drafting with
@@ -26,14 +26,17 @@ The default (``--variant both``) runs ``--rounds`` rounds; in each, for every cr
 alternating which goes first (cancels order effects), each on fresh files and a fresh fake server; it
 reports per bot and size the pooled latencies (p50/p95/max) and mean CPU, and the ratios project/bare
 as ``"ratios": {"200": {"p95": ..., "cpu_per_submit": ...}, "50": {...}}`` (goal: within 1.5), with the
-lost and duplicated acknowledgements over all runs (must be 0). ``--variant project|bare`` runs one.
+lost and duplicated acknowledgements over all runs (must be 0). Five rounds by default: on a shared
+2-core machine the same bot measures up to 1.7x apart in runs minutes apart, and more pairs make the
+pooled ratios steadier. ``--variant project|bare`` runs one.
 
 ``--encryption both`` (the project only): ``--rounds`` rounds with encryption at rest on (as deployed)
 and off (``bench/plain_bot.py`` and ``stub_worker.py --plain``), alternating, and the ratios on/off;
 after each run the files at rest are checked: plain SQLite and JPEG files exactly in the off mode.
 
-``--profile DIR`` (one run): a py-spy profile of the bot (GIL-holding samples) while the Submits are
-handled, as collapsed stacks (needs ``pip install py-spy``).
+``--profile DIR`` (one run): py-spy profiles while the Submits are handled, as collapsed stacks, one
+file per process: the bot's (samples holding the interpreter lock, per thread) and its database
+process' (every sample) (needs ``pip install py-spy``).
 
 Prints one JSON line.
 """
@@ -206,19 +209,33 @@ def thread_times(pid: int) -> dict[str, float]:
     return totals
 
 
-def start_profile(pid: int, folder: Path, name: str) -> subprocess.Popen:
-    """A py-spy sampling profile of the bot while Submits are handled (``--profile``), as collapsed
-    stacks in ``folder`` (py-spy must be installed: ``pip install py-spy``)."""
+def py_spy() -> str | None:
+    """py-spy's command: on PATH, or beside this interpreter (a virtual environment not activated)."""
+    beside = Path(sys.executable).parent / "py-spy"
+    return shutil.which("py-spy") or (str(beside) if beside.exists() else None)
+
+
+def start_profile(pid: int, folder: Path, name: str) -> list[subprocess.Popen]:
+    """py-spy sampling profiles of the bot while Submits are handled (``--profile``), as collapsed
+    stacks in ``folder``, one file per process (py-spy must be installed: ``pip install py-spy``).
+    The bot's own process: the samples holding the interpreter lock, per thread; its database
+    process: every sample (SQLite releases the lock while it works, and waiting for work shows as
+    idle frames)."""
     folder.mkdir(parents=True, exist_ok=True)
-    out = folder / f"{name}-{time.strftime('%H%M%S')}.txt"
-    sampled = ["--rate", "250", "--format", "raw", "--gil", "--threads"]  # GIL holders, per thread
-    spy = subprocess.Popen(
-        ["py-spy", "record", "--pid", str(pid), *sampled, "-o", str(out)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    spies = []
+    for p in process_tree(pid):
+        role = "" if p == pid else f"-child{p}"
+        out = folder / f"{name}{role}-{time.strftime('%H%M%S')}.txt"
+        sampled = ["--rate", "1000", "--format", "raw", "--threads"] + (["--gil"] if p == pid else [])
+        spies.append(
+            subprocess.Popen(
+                [py_spy() or "py-spy", "record", "--pid", str(p), *sampled, "-o", str(out)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
     time.sleep(0.3)  # attached before the first press
-    return spy
+    return spies
 
 
 def write_config(folder: Path, server: FakeTelegramServer, rate: float, chats: int, pool: int) -> Path:
@@ -311,7 +328,7 @@ def run(
             tree = {name: name != "telegram_and_patients" for name in pids}  # this process: not its bots
             cpu_before = {name: cpu_seconds(pid, tree[name]) for name, pid in pids.items()}
             threads_before = thread_times(bot.pid)
-            spy = start_profile(bot.pid, profile, f"{variant}-{patients}") if profile else None
+            spies = start_profile(bot.pid, profile, f"{variant}-{patients}") if profile else []
             calls_before = server.calls
             pressed: dict[int, float] = {}
             start = time.perf_counter()
@@ -322,7 +339,7 @@ def run(
             cpu = {name: round(cpu_seconds(pid, tree[name]) - cpu_before[name], 2) for name, pid in pids.items()}
             calls = server.calls - calls_before
             threads = {k: round(v - threads_before[k], 2) for k, v in thread_times(bot.pid).items()}
-            if spy is not None:
+            for spy in spies:
                 spy.send_signal(signal.SIGINT)
                 spy.wait(30)
             if not acks:
@@ -346,13 +363,13 @@ def run(
                 try:
                     process.wait(60)
                 except subprocess.TimeoutExpired:  # show where it hangs (and the log, below), then end it
-                    if shutil.which("py-spy"):
-                        subprocess.run(["py-spy", "dump", "--pid", str(process.pid)], stdout=sys.stderr)
+                    if spy_command := py_spy():
+                        subprocess.run([spy_command, "dump", "--pid", str(process.pid)], stdout=sys.stderr)
                     process.kill()
                     hung.append(name)
             logs.close()
             log_text = (folder / "bot.log").read_text(errors="replace")
-            stopped = re.search(r"stopping: (\d+) submit transactions", log_text)
+            stopped = re.search(r"stopping: (\d+) submit batches .* in (\d+) shared transactions", log_text)
             if failed or hung:  # throwaway data: show why
                 tail = (folder / "bot.log").read_text(errors="replace").splitlines()[-40:]
                 print("bot_load: the bot's and worker's log, last lines:", *tail, sep="\n", file=sys.stderr)
@@ -393,8 +410,10 @@ def run(
         # the bot's main thread and its others (the database thread): CPU s, voluntary switches
         "bot_threads": threads,
         # Bot API calls per Submit while the Submits were handled (review posts included, with a worker)
-        # the bot's group commits of Submits (one per press without them); None for the bare bot
-        "submit_transactions": int(stopped.group(1)) if stopped else None,
+        # since the bot started: its group commits of Submits (one per press without them), and the
+        # transactions its hot writes shared (Submits, delivery and incoming records); None: bare bot
+        "submit_batches": int(stopped.group(1)) if stopped else None,
+        "shared_transactions": int(stopped.group(2)) if stopped else None,
         "calls_per_submit": {method: round(n / patients, 2) for method, n in sorted(calls.items())},
     }
     if with_worker:
@@ -548,7 +567,7 @@ def main() -> None:
         default="on",
         help="at rest: on (as deployed), off (bench/plain_bot.py), or both alternating",
     )
-    parser.add_argument("--rounds", type=int, default=3, help="rounds per variant (or per encryption mode)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds per variant (or per encryption mode)")
     parser.add_argument("--profile", type=Path, help="one run: py-spy profile of the bot during the Submits, to DIR")
     args = parser.parse_args()
     use_ephemeral_key()  # throwaway data; the bot and worker processes inherit the key
