@@ -48,6 +48,7 @@ from dermvqa.errors import DermError
 from dermvqa.storage.database import Database, open_database
 from dermvqa.storage.image_store import ImageStore
 from dermvqa.storage.keys import DataKey
+from dermvqa.storage.shared_writes import Failed
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -418,17 +419,43 @@ def serve(sock: socket.socket) -> None:
             outcome = True, fn(*args, **kwargs)
         except Exception as exc:  # raised by the call, or a call this process cannot read: the caller's
             outcome = False, exc
-        try:
-            reply = _dump(outcome, names)
-        except Exception as exc:  # e.g. an exception holding a connection: say what, not its contents
-            what = type(outcome[1]).__name__
-            reply = _dump((False, DatabaseProcessError(f"{what} could not be sent back ({type(exc).__name__})")), {})
+        reply = _reply(outcome, names)
         if answering:
             try:
                 sock.sendall(_frame(call_id, reply))
             except OSError:  # the bot died: its remaining calls still run (they were asked for)
                 answering = False
     shared["db"].dispose()
+
+
+def _reply(outcome: tuple[bool, Any], names: dict[int, str]) -> bytes:
+    """``outcome`` pickled; what cannot be (e.g. an exception holding a connection) becomes a
+    DatabaseProcessError that names its type, never its contents. In a shared transaction's results
+    (``dermvqa.storage.shared_writes``) only the failed write whose error cannot cross is replaced:
+    the writes that committed keep their results."""
+    try:
+        return _dump(outcome, names)
+    except Exception as exc:
+        unsendable = exc
+    ok, value = outcome
+    if ok and isinstance(value, list) and any(isinstance(item, Failed) for item in value):
+        try:
+            return _dump((True, [_sendable(item, names) for item in value]), names)
+        except Exception as exc:
+            unsendable = exc
+    what = type(value).__name__
+    return _dump((False, DatabaseProcessError(f"{what} could not be sent back ({type(unsendable).__name__})")), {})
+
+
+def _sendable(item: Any, names: dict[int, str]) -> Any:
+    if not isinstance(item, Failed):
+        return item
+    try:
+        _dump(item, names)
+        return item
+    except Exception as exc:
+        what = type(item.error).__name__
+        return Failed(DatabaseProcessError(f"{what} could not be sent back ({type(exc).__name__})"))
 
 
 def main() -> None:

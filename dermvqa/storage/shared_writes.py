@@ -8,7 +8,8 @@ the write-ahead log once more). Written together they pay it once (``bench/bot_l
 Each write is ``fn(session, *args, **kwargs)``, a function that works inside its caller's
 transaction (``submit_many_in``, ``record_outcomes_in``, ``record_incoming_in``). One write's error is
 its own: when the shared transaction fails, nothing of it was committed, and each write is run again
-alone, so the others still commit and only the failing one reports its error.
+alone, so the others still commit and only the failing one reports its error (unless the database
+itself failed: then every write of the batch gets that error).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from dermvqa.storage.database import Database
@@ -46,22 +48,29 @@ class Failed:
 
 def write_together(db: Database, writes: Sequence[Write]) -> list[Any]:
     """Run ``writes`` in one transaction; one result per write, in order (a :class:`Failed` for a
-    write that raised). When the shared transaction fails, each write is retried alone."""
+    write that raised). When the shared transaction fails, each write is retried alone, except when
+    the database itself failed (busy past its timeout, unreachable): that error is raised, every
+    write's, as it would be for each alone (written alone each would wait out the lock again, or
+    apply twice a commit that did succeed before the connection broke)."""
     if not writes:
         return []
     try:
         with db.write() as session:
             return [write.run(session) for write in writes]
     except Exception as exc:
+        if _database_failed(exc):
+            raise
         if len(writes) == 1:
             return [Failed(exc)]
-        # Names only (a write's arguments may be a patient's words): which kinds shared the failure.
+        # Names only (a write's arguments may be a patient's words).
         logger.warning(
-            "a shared transaction of %d writes failed (%s); each is written alone",
-            len(writes),
-            type(exc).__name__,
+            "a shared transaction of %d writes failed (%s); each is written alone", len(writes), type(exc).__name__
         )
     return [_write_alone(db, write) for write in writes]
+
+
+def _database_failed(exc: Exception) -> bool:
+    return isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
 
 
 def _write_alone(db: Database, write: Write) -> Any:

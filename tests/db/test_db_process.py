@@ -25,6 +25,7 @@ from dermvqa.storage.database import Database
 from dermvqa.storage.image_store import ImageStore
 from dermvqa.storage.keys import new_key_text, parse_key
 from dermvqa.storage.models import OutboxMessage, Patient
+from dermvqa.storage.shared_writes import Failed, Write, write_together
 
 TESTS = Path(__file__).resolve().parents[1]
 
@@ -148,3 +149,16 @@ async def test_a_database_it_cannot_open_fails_the_start(db, tmp_path, monkeypat
     with pytest.raises(ConfigError):
         await process.start()
     assert process.pid is None
+
+
+async def test_a_shared_write_whose_error_cannot_cross_fails_alone(runner, db):
+    # The other writes of the shared transaction committed: they keep their results; only the
+    # failed one's error is replaced by one that names its type.
+    await runner.start()
+    kept, failed = await runner(
+        write_together, db, [Write(dbcalls.write_kept, (7,)), Write(dbcalls.write_unsendable_failure)]
+    )
+    assert kept == 7
+    assert isinstance(failed, Failed) and isinstance(failed.error, DatabaseProcessError)
+    assert "RuntimeError could not be sent back" in str(failed.error)
+    assert await runner(dbcalls.child_pid) == runner.pid  # and the process goes on

@@ -4,7 +4,9 @@ own result; a write that fails fails alone, and the others still commit, once.""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import event, func, insert, select
+from sqlalchemy.exc import OperationalError
 from support.cases import photo_bytes
 
 from dermvqa.casework import intake, kinds
@@ -103,3 +105,23 @@ def test_a_lone_failing_write_is_reported_and_nothing_is_written(db):
     with db.read() as session:
         assert session.scalar(select(func.count()).select_from(MessageLog)) == 0
     assert write_together(db, []) == []
+
+
+def locked(session) -> None:
+    raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
+
+
+def test_a_busy_database_is_every_writes_error_and_nothing_is_written_twice(db, tmp_path):
+    ready(db, ImageStore(tmp_path / "images"), 6)
+    with pytest.raises(OperationalError):
+        write_together(
+            db,
+            [
+                Write(intake.submit_many_in, ([6], LIMITS), {"max_attempts": 3}),
+                Write(locked),
+                Write(record_incoming_in, ([IncomingEntry(6, 6, "text", "hello", 79, False)],)),
+            ],
+        )
+    with db.read() as session:  # not written alone after the shared transaction rolled back
+        assert session.scalar(select(func.count()).select_from(Job)) == 0
+        assert session.scalar(select(func.count()).select_from(MessageLog)) == 0

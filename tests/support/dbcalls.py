@@ -4,6 +4,7 @@ they cross to the child by name, as the bot's core functions do."""
 from __future__ import annotations
 
 import os
+import threading
 
 from dermvqa.errors import AlignmentError
 
@@ -36,3 +37,15 @@ def busy_timeout_ms(db) -> int:
 
 def environment_names() -> list[str]:
     return sorted(os.environ)
+
+
+def write_unsendable_failure(session) -> None:
+    """A shared write whose error cannot be pickled back (it holds a lock, as a driver's error may
+    hold its connection)."""
+    error = RuntimeError("no such thing")
+    error.handle = threading.Lock()
+    raise error
+
+
+def write_kept(session, value: int) -> int:
+    return value
