@@ -20,10 +20,10 @@ from dermvqa.drafting.base import DraftResult
 from dermvqa.errors import DraftingError
 from dermvqa.queue.jobs import ClaimedJob, mark_cancelled, mark_done, record_failure
 from dermvqa.queue.retry import RetryPolicy
-from dermvqa.states import CaseState, check_case_transition
+from dermvqa.states import CaseState, JobState, check_case_transition
 from dermvqa.storage.cases import mark_failed
 from dermvqa.storage.database import Database
-from dermvqa.storage.models import Case, Draft, OutboxMessage, utcnow
+from dermvqa.storage.models import Case, Draft, Job, OutboxMessage, utcnow
 from dermvqa.storage.outbox import REVIEW_REQUEST, row_values
 
 logger = logging.getLogger(__name__)
@@ -119,6 +119,17 @@ def save_drafts(
 _CASES, _DRAFTS, _OUTBOX = Case.__table__, Draft.__table__, OutboxMessage.__table__
 _CASE_STATE = select(_CASES.c.state).where(_CASES.c.id == bindparam("case"))
 _INSERT_DRAFT = insert(_DRAFTS).returning(_DRAFTS.c.id)
+_JOBS = Job.__table__
+_OWN_DRAFT = (
+    select(_DRAFTS.c.id)
+    .join(_JOBS, _JOBS.c.id == _DRAFTS.c.job_id)
+    .where(
+        _JOBS.c.id == bindparam("job"),
+        _JOBS.c.worker_id == bindparam("worker"),
+        _JOBS.c.attempts == bindparam("attempt"),
+        _JOBS.c.state == JobState.DONE,
+    )
+)
 _TO_REVIEW = (
     update(_CASES)
     .where(_CASES.c.id == bindparam("case"), _CASES.c.state == CaseState.DRAFTING)
@@ -136,6 +147,9 @@ def _save(
     connection = session.connection()
     state = connection.execute(_CASE_STATE, {"case": job.case_id}).scalar()
     if state != CaseState.DRAFTING:
+        own = connection.execute(_OWN_DRAFT, {"job": job.id, "worker": worker_id, "attempt": job.attempts}).scalar()
+        if own is not None:  # saved by this very claim already (a batch saved again after a busy database)
+            return SaveOutcome(True, own)
         # Withdrawn or deleted meanwhile: the draft is not wanted.
         mark_cancelled(session, job, worker_id, now, f"case is {state or 'gone'}")
         return SaveOutcome(False, reason=f"case is {state or 'gone'}")

@@ -275,3 +275,20 @@ def test_an_idle_worker_claims_without_taking_the_write_lock(tmp_path, data_key,
     finally:
         bot.dispose()
         worker.dispose()
+
+
+def test_a_batch_saved_again_finds_its_own_drafts(any_db, store):
+    # After a busy database interrupted the one-by-one fallback, the worker saves the whole batch
+    # again: the drafts this claim already stored are reported saved, not cancelled, and not doubled.
+    cases = [submit(any_db, store, user) for user in (41, 42)]
+    jobs = sorted(queue.claim(any_db, "w", 8, 60, at(1)), key=lambda j: j.case_id)
+    first = save_drafts(any_db, [DraftToSave(jobs[0], RESULT, 1, 0.5)], "w", model_version="m@1", now=at(3))
+    again = save_drafts(any_db, [DraftToSave(j, RESULT, 1, 0.5) for j in jobs], "w", model_version="m@1", now=at(4))
+    assert [s.saved for s in again] == [True, True] and again[0].draft_id == first[0].draft_id
+    with any_db.read() as session:
+        assert sorted(session.scalars(select(Draft.case_id)).all()) == sorted(cases)
+        requests = session.scalars(select(OutboxMessage.case_id).where(OutboxMessage.kind == "review_request")).all()
+    assert sorted(requests) == sorted(cases)
+    # a stranger's claim on the same case is still refused
+    other = queue.ClaimedJob(jobs[0].id, jobs[0].case_id, jobs[0].attempts, 3, at(1))
+    assert not save_drafts(any_db, [DraftToSave(other, RESULT, 1, 0.5)], "x", model_version="m", now=at(5))[0].saved
