@@ -22,10 +22,10 @@ from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from dermvqa.queue.retry import GiveUp, RetryPolicy, decide, describe
-from dermvqa.states import CaseState, JobState, case_sources, job_sources
-from dermvqa.storage.cases import mark_failed, transition
+from dermvqa.states import CaseState, JobState, job_sources
+from dermvqa.storage.cases import mark_failed, transition, transition_many
 from dermvqa.storage.database import Database
-from dermvqa.storage.models import Case, Job
+from dermvqa.storage.models import Job
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +54,6 @@ def enqueue_draft(
 
 
 _JOBS = Job.__table__
-_CASES = Case.__table__
-_TO_DRAFTING = case_sources(CaseState.DRAFTING)
 
 
 def _expire_exhausted(session: Session, now: dt.datetime) -> int:
@@ -103,11 +101,11 @@ def _stale(job: ClaimedJob, worker_id: str, what: str) -> None:
     )
 
 
-def _claimable(now: dt.datetime):
-    """Draft jobs a worker may claim now: queued and due, or running with an expired lease (its
-    worker died or hangs). The exhausted ones among the latter are failed instead (``claim``)."""
+def _due(now: dt.datetime):
+    """Jobs that need a worker now: queued and due, or running with an expired lease (its worker died
+    or hangs; ``claim`` fails those on their last attempt instead, whatever their kind)."""
     return or_(
-        and_(_JOBS.c.kind == DRAFT, _JOBS.c.state == JobState.QUEUED, _JOBS.c.run_after <= now),
+        and_(_JOBS.c.state == JobState.QUEUED, _JOBS.c.run_after <= now),
         and_(_JOBS.c.state == JobState.RUNNING, _JOBS.c.lease_expires_at < now),
     )
 
@@ -118,14 +116,14 @@ def claim(db: Database, worker_id: str, limit: int, lease_seconds: float, now: d
     A read first: with nothing to claim (an idle worker polling), no write transaction is opened,
     so an idle worker never takes the write lock the bot's Submits wait on."""
     with db.read() as session:
-        if session.connection().execute(select(_JOBS.c.id).where(_claimable(now)).limit(1)).first() is None:
+        if session.connection().execute(select(_JOBS.c.id).where(_due(now)).limit(1)).first() is None:
             return []
     lease_until = now + dt.timedelta(seconds=lease_seconds)
     with db.write() as session:
         _expire_exhausted(session, now)
         claimable = (
             select(_JOBS.c.id)
-            .where(_JOBS.c.kind == DRAFT, _claimable(now))
+            .where(_JOBS.c.kind == DRAFT, _due(now))
             .order_by(_JOBS.c.priority.desc(), _JOBS.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -148,13 +146,8 @@ def claim(db: Database, worker_id: str, limit: int, lease_seconds: float, now: d
             .all()
         )
         jobs = sorted((ClaimedJob(r[0], r[1], r[2], r[3], now) for r in rows), key=lambda j: j.id)
-        # A re-claimed job's case is already drafting and stays so. (Core: no case is loaded here.)
-        if jobs:
-            session.connection().execute(
-                update(_CASES)
-                .where(_CASES.c.id.in_([j.case_id for j in jobs]), _CASES.c.state.in_(list(_TO_DRAFTING)))
-                .values(state=CaseState.DRAFTING)
-            )
+        # A re-claimed job's case is already drafting and stays so.
+        transition_many(session, [j.case_id for j in jobs], CaseState.DRAFTING)
     return jobs
 
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from dermvqa.drafting.base import DraftResult
@@ -25,6 +24,7 @@ from dermvqa.storage.cases import mark_failed
 from dermvqa.storage.database import Database
 from dermvqa.storage.models import Case, Draft, Job, OutboxMessage, utcnow
 from dermvqa.storage.outbox import REVIEW_REQUEST, row_values
+from dermvqa.storage.shared_writes import Failed, Write, write_together
 
 logger = logging.getLogger(__name__)
 
@@ -84,34 +84,15 @@ def save_drafts(
 ) -> list[SaveOutcome]:
     """:func:`save_draft` for a batch's drafts, in one transaction: the write lock is taken once per
     batch, not once per draft (the bot's Submits wait on it: ``bench/bot_load.py``). Each draft is
-    still checked on its own (case withdrawn, lease lost). When the shared transaction fails for any
-    reason but a busy database (which the caller waits out and retries), nothing of it was
-    committed and each draft is saved alone, so one bad draft fails alone, as before."""
-    if not drafts:
-        return []
-    try:
-        with db.write() as session:
-            return [_save(session, draft, worker_id, model_version, now, plant) for draft in drafts]
-    except OperationalError:
-        raise
-    except Exception as exc:
-        if len(drafts) == 1:
-            raise
-        logger.warning("saving %d drafts together failed (%s); saving each alone", len(drafts), type(exc).__name__)
-    return [
-        save_draft(
-            db,
-            d.job,
-            worker_id,
-            d.result,
-            model_version=model_version,
-            prompt_id=d.prompt_id,
-            queue_seconds=d.queue_seconds,
-            now=now,
-            plant=plant,
-        )
-        for d in drafts
-    ]
+    still checked on its own (case withdrawn, lease lost). As any shared transaction
+    (:func:`dermvqa.storage.shared_writes.write_together`): a busy database is raised for the caller
+    to wait out and retry; any other failure saves each draft alone, so one bad draft fails alone,
+    its error raised once the others are saved."""
+    results = write_together(db, [Write(_save, (draft, worker_id, model_version, now, plant)) for draft in drafts])
+    for result in results:
+        if isinstance(result, Failed):
+            raise result.error
+    return results
 
 
 # Built once (their cache keys are memoised): every stored draft runs them, inside the batch's
