@@ -25,6 +25,7 @@ import datetime as dt
 import functools
 import io
 import logging
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -48,6 +49,7 @@ from bot.texts import Texts
 from bot.wake import wait_either
 from bot.writes import SharedWrites
 from dermvqa.casework import kinds
+from dermvqa.casework.post_priority import hold_case_posts
 from dermvqa.casework.posts import post_state
 from dermvqa.casework.review import post_detail
 from dermvqa.casework.review_room import room_state
@@ -108,10 +110,17 @@ class ProgressLog:
     a burst costs a few transactions, not one per message, and no send waits on more than one.
     """
 
-    def __init__(self, writes: SharedWrites, max_attempts: int, window: float = 0.003) -> None:
-        self.writes, self.max_attempts = writes, max_attempts
+    def __init__(
+        self, writes: SharedWrites, max_attempts: int, window: float = 0.003, ride: float | None = None
+    ) -> None:
+        """``ride``: for sends nobody waits to follow at once (acknowledgements), each batch of records
+        waits up to that many seconds for another write's transaction to go with (``SharedWrites.ride``)
+        rather than starting its own."""
+        self.writes, self.max_attempts, self.ride = writes, max_attempts, ride
         # sends completing within ``window`` seconds share the commit
-        self._group: GroupCommit[RowOutcome, bool] = GroupCommit(self._commit, name="outbox-progress", window=window)
+        self._group: GroupCommit[RowOutcome, bool] = GroupCommit(
+            self._commit, name="outbox-progress", window=0.0 if ride else window
+        )
 
     @property
     def commits(self) -> int:  # transactions written (for tests and benchmarks)
@@ -123,9 +132,9 @@ class ProgressLog:
 
     async def _commit(self, outcomes: list[RowOutcome]) -> list[bool]:
         try:
-            gone = await self.writes(  # shared with a Submit batch or the incoming record handed over meanwhile
-                store_rows.record_outcomes_in, outcomes, max_attempts=self.max_attempts, now=utcnow()
-            )
+            # shared with a Submit batch or the incoming record handed over meanwhile
+            write = functools.partial(self.writes.ride, self.ride) if self.ride else self.writes
+            gone = await write(store_rows.record_outcomes_in, outcomes, max_attempts=self.max_attempts, now=utcnow())
         except Exception as exc:  # the database is unavailable: the senders stop and retry later
             logger.error("outbox: recording %d deliveries failed: %s", len(outcomes), type(exc).__name__)
             raise _RecordFailed(type(exc).__name__) from None
@@ -173,15 +182,20 @@ class OutboxSender:
         self._limit = asyncio.Semaphore(concurrency)
         self.writes = writes or SharedWrites(self.call, db)
         self.progress = ProgressLog(self.writes, max_attempts)
-        # Direct deliveries (acknowledgements) record in a wider window: nobody waits on these
-        # commits, so a burst's sends share a few transactions.
-        self.direct_progress = ProgressLog(self.writes, max_attempts, window=direct_window)
+        # Direct deliveries (acknowledgements) record within ``direct_window``: nobody waits on these
+        # commits, so their records ride with the next Submit batch's transaction (in a crowd there
+        # is always one coming) or, when none comes in time, share one of their own.
+        self.direct_progress = ProgressLog(self.writes, max_attempts, ride=direct_window)
         self._direct: set[asyncio.Task] = set()
         # Chats being written to (by a pass or by deliver_now): a chat is taken before any await (one
         # event loop: checking and taking is atomic) and released once its records are committed.
         # A pass's read of what is due cannot show a released row as pending: reads and records run
         # in order on the one database thread, and the read's result resumes the pass first.
         self._busy_chats: Counter[int] = Counter()
+        # Patients first (dermvqa.casework.post_priority): Submits waiting for their acknowledgement,
+        # and since when the passes have kept case posts back for them.
+        self._patients_waiting = 0
+        self._posts_held_since: float | None = None
 
     def nudge(self) -> None:
         """Something was just written to the outbox: deliver it now rather than at the next poll."""
@@ -192,7 +206,7 @@ class OutboxSender:
         a pass: no read of the outbox, the send and its record as any other. Returns once the first
         send is answered: the caller's concurrency slot bounds the requests in flight, as in any bot
         (more requests waiting for the connection pool cost CPU in httpcore), and the record is
-        committed afterwards, many acknowledgements to one transaction (``direct_window``). The
+        committed afterwards, with the next shared transaction, within ``direct_window``. The
         chat stays taken until then. When that chat is already being written to, the next pass
         delivers them instead, in order. ``reserved``: the chat the caller holds with :meth:`reserve`
         since before the rows were committed (a pass could otherwise send them in between)."""
@@ -233,10 +247,14 @@ class OutboxSender:
         """Hold ``chat`` so that no pass writes to it: taken before a transaction that writes rows the
         caller then hands to :meth:`deliver_now` (``reserved=chat``); released on leaving."""
         self._claim(chat)
+        self._patients_waiting += 1
         try:
             yield
         finally:
             self._release(chat)
+            self._patients_waiting -= 1
+            if not self._patients_waiting and self._posts_held_since is not None:
+                self.nudge()  # the case posts kept back for these patients go now
 
     def _claim(self, chat: int) -> None:
         self._busy_chats[chat] += 1
@@ -265,7 +283,7 @@ class OutboxSender:
         # Nothing for a chat being written to: it may be that very row (sent directly), and a chat's
         # messages go in order.
         rows = [row for row in rows if not (row.chat_id is not None and self._busy_chats[row.chat_id])]
-
+        rows = self._hold_case_posts(rows)
         if not rows:
             return 0
         by_chat: dict[int, list[OutboxRow]] = defaultdict(list)
@@ -289,6 +307,17 @@ class OutboxSender:
             if isinstance(result, BaseException):
                 raise result
         return len(rows)
+
+    def _hold_case_posts(self, rows: list[OutboxRow]) -> list[OutboxRow]:
+        """Patients first: the rows to send now (``dermvqa.casework.post_priority``)."""
+        now = time.monotonic()
+        held_for = None if self._posts_held_since is None else now - self._posts_held_since
+        hold = hold_case_posts(rows, patients_waiting=self._patients_waiting > 0, held_for_s=held_for)
+        if not hold.held:
+            self._posts_held_since = None
+        elif self._posts_held_since is None:
+            self._posts_held_since = now
+        return hold.now
 
     async def _deliver_chat(
         self,

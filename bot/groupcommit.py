@@ -39,11 +39,15 @@ class GroupCommit(Generic[T, R]):
 
     async def add(self, item: T) -> R:
         """Queue ``item`` for the next write and wait for its result."""
+        return await self.put(item)
+
+    def put(self, item: T) -> asyncio.Future[R]:
+        """Queue ``item`` for the next write; its result (or exception) comes in the future returned."""
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write(), name=self.name)
-        return await future
+        return future
 
     async def _write(self) -> None:
         while self._waiting:

@@ -34,11 +34,12 @@ def describe(update: Update) -> tuple[str, str | None, int | None]:
 
 
 class IncomingRecorder:
-    """Buffers incoming messages and stores them every ``interval`` seconds, in the next shared
-    transaction (``bot.writes``: often a Submit batch's or the delivery records').
+    """Buffers incoming messages and stores them every ``interval`` seconds, riding with the next
+    shared transaction (``bot.writes``: a Submit batch's or the delivery records'), or in one of its
+    own when none comes within another ``interval``.
 
     One transaction per message would cost a crowd of patients dearly (bench/bot_load.py); a crash
-    can lose at most the last interval's record entries, never a case, photo or description.
+    can lose at most the last two intervals' record entries, never a case, photo or description.
     """
 
     def __init__(self, writes: SharedWrites, interval: float = 0.05) -> None:
@@ -52,7 +53,7 @@ class IncomingRecorder:
         entries, self._buffer = self._buffer, []
         if entries:
             try:
-                await self.writes(record_incoming_in, entries)
+                await self.writes.ride(self.interval, record_incoming_in, entries)
             except Exception:
                 logger.exception("could not store %d incoming message(s)", len(entries))
 

@@ -15,10 +15,11 @@ from support.cases import photo_bytes
 from bot.dbthread import DbThread
 from bot.delivery import OutboxSender
 from bot.texts import Texts
-from dermvqa.casework import intake
+from dermvqa.casework import intake, kinds
 from dermvqa.config import BotConfig, IntakeConfig
 from dermvqa.storage.image_store import ImageStore
 from dermvqa.storage.models import OutboxMessage
+from dermvqa.storage.outbox import REVIEW_REQUEST, add_message
 
 LIMITS = IntakeConfig()
 
@@ -111,3 +112,24 @@ async def test_a_pass_between_the_commit_and_the_direct_send_leaves_a_reserved_c
     assert [chat for chat, _ in bot.sent] == [1]  # exactly once
     with db.read() as session:
         assert set(session.scalars(select(OutboxMessage.state))) == {"sent"}
+
+
+async def test_while_a_patient_waits_for_an_acknowledgement_case_posts_wait_then_go(db, tmp_path):
+    # Patients first (dermvqa.casework.post_priority): a pass during a Submit keeps the clinicians'
+    # new case post back and sends the rest; the end of the Submit wakes the sender for the post.
+    bot, thread = SlowBot(), DbThread()
+    outbox = sender(db, bot, thread)
+    with db.write() as session:
+        add_message(session, REVIEW_REQUEST, chat_id=700, payload={})
+        add_message(session, kinds.REPLY, chat_id=800, payload={"parts": [{"op": "message", "text": "Noted."}]})
+    try:
+        with outbox.reserve(1):
+            assert await outbox.deliver_due() == 1
+            assert [chat for chat, _ in bot.sent] == [800]  # the post to 700 waits
+            assert not outbox._wake.is_set()
+        assert outbox._wake.is_set()  # the Submit is over: the next pass goes at once
+    finally:
+        thread.close()
+    with db.read() as session:
+        states = dict(session.execute(select(OutboxMessage.chat_id, OutboxMessage.state)).all())
+    assert states == {700: "pending", 800: "sent"}

@@ -64,3 +64,23 @@ async def test_a_gone_row_and_a_failed_commit_are_told_to_the_sender():
     with pytest.raises(_RecordFailed):
         await broken.record(outcome(1))
     assert broken.commits == 0
+
+
+class RidingDb(FakeDb):
+    """Also stands in for ``SharedWrites.ride``: records how long each batch was willing to wait."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float] = []
+
+    async def ride(self, wait, fn, outcomes, **kwargs):
+        self.waits.append(wait)
+        return await self(fn, outcomes, **kwargs)
+
+
+async def test_a_riding_log_hands_its_records_over_to_ride_with_another_write():
+    fake = RidingDb()
+    log = ProgressLog(fake, max_attempts=3, ride=0.025)
+    assert await asyncio.gather(*(log.record(outcome(i)) for i in range(5))) == [True] * 5
+    assert fake.waits and set(fake.waits) == {0.025}
+    assert sorted(i for batch in fake.batches for i in batch) == list(range(5))
