@@ -170,7 +170,7 @@ class OutboxSender:
         concurrency: int = 64,
         db_thread: DbRunner | None = None,
         writes: SharedWrites | None = None,
-        direct_window: float = 0.025,
+        direct_window: float = 0.1,
     ) -> None:
         self.bot, self.db, self.store, self.texts = bot, db, store, texts
         self.recipients = list(recipients)  # replaced when the clinician list is reloaded
@@ -182,7 +182,8 @@ class OutboxSender:
         self._limit = asyncio.Semaphore(concurrency)
         self.writes = writes or SharedWrites(self.call, db)
         self.progress = ProgressLog(self.writes, max_attempts)
-        # Direct deliveries (acknowledgements) record within ``direct_window``: nobody waits on these
+        # Direct deliveries (acknowledgements) record within ``direct_window`` (the chat stays taken
+        # until then; a pass that finds its next message meanwhile is woken again): nobody waits on these
         # commits, so their records ride with the next Submit batch's transaction (in a crowd there
         # is always one coming) or, when none comes in time, share one of their own.
         self.direct_progress = ProgressLog(self.writes, max_attempts, ride=direct_window)
@@ -192,6 +193,7 @@ class OutboxSender:
         # A pass's read of what is due cannot show a released row as pending: reads and records run
         # in order on the one database thread, and the read's result resumes the pass first.
         self._busy_chats: Counter[int] = Counter()
+        self._passed_over: set[int] = set()  # busy chats a pass found rows for
         # Patients first (dermvqa.casework.post_priority): Submits waiting for their acknowledgement,
         # and since when the passes have kept case posts back for them.
         self._patients_waiting = 0
@@ -263,6 +265,9 @@ class OutboxSender:
         self._busy_chats[chat] -= 1
         if not self._busy_chats[chat]:
             del self._busy_chats[chat]
+            if chat in self._passed_over:  # a pass found rows for it meanwhile: they go now, not at the next poll
+                self._passed_over.discard(chat)
+                self.nudge()
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -282,8 +287,9 @@ class OutboxSender:
         rows = await self.call(store_rows.due, self.db, utcnow())
         # Nothing for a chat being written to: it may be that very row (sent directly), and a chat's
         # messages go in order.
-        rows = [row for row in rows if not (row.chat_id is not None and self._busy_chats[row.chat_id])]
-        rows = self._hold_case_posts(rows)
+        busy = {row.chat_id for row in rows if row.chat_id is not None and self._busy_chats[row.chat_id]}
+        self._passed_over |= busy  # their rows go with a pass woken when the chat is free
+        rows = self._hold_case_posts([row for row in rows if row.chat_id not in busy])
         if not rows:
             return 0
         by_chat: dict[int, list[OutboxRow]] = defaultdict(list)

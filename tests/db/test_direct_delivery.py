@@ -133,3 +133,21 @@ async def test_while_a_patient_waits_for_an_acknowledgement_case_posts_wait_then
     with db.read() as session:
         states = dict(session.execute(select(OutboxMessage.chat_id, OutboxMessage.state)).all())
     assert states == {700: "pending", 800: "sent"}
+
+
+async def test_a_pass_that_passed_over_a_busy_chat_is_woken_when_the_chat_is_free(db, tmp_path):
+    # A direct delivery keeps its chat until its record is committed (within ``direct_window``): a
+    # reply queued meanwhile goes as soon as the chat is free, not at the next poll.
+    bot, thread = SlowBot(), DbThread()
+    outbox = sender(db, bot, thread)
+    with db.write() as session:
+        add_message(session, kinds.REPLY, chat_id=800, payload={"parts": [{"op": "message", "text": "Noted."}]})
+    try:
+        with outbox.reserve(800):
+            assert await outbox.deliver_due() == 0  # passed over
+            outbox._wake.clear()
+        assert outbox._wake.is_set()
+        assert await outbox.deliver_due() == 1
+    finally:
+        thread.close()
+    assert [chat for chat, _ in bot.sent] == [800]
