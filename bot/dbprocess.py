@@ -83,18 +83,26 @@ def _rebuild_exception(cls: type[BaseException], args: tuple, state: dict) -> Ba
     return exc
 
 
+def _shared_object(name: str) -> Any:
+    """Stands for a shared object in a pickle; the unpickler puts its own process's object there."""
+    raise DatabaseProcessError(f"shared object {name!r} read outside the database process's unpickler")
+
+
 class _Pickler(pickle.Pickler):
     """Pickles the shared objects by name and exceptions by class, args and attributes (an
-    exception's own ``__reduce__`` calls ``cls(*args)``, which breaks for most custom ones)."""
+    exception's own ``__reduce__`` calls ``cls(*args)``, which breaks for most custom ones).
+
+    Both in ``reducer_override``, which pickle calls only for objects of other types than the
+    built-in ones (``persistent_id`` is called for every int and str: three times the cost)."""
 
     def __init__(self, file: BytesIO, shared: dict[int, str]) -> None:
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
         self._shared = shared
 
-    def persistent_id(self, obj: Any) -> str | None:
-        return self._shared.get(id(obj))
-
     def reducer_override(self, obj: Any) -> Any:
+        name = self._shared.get(id(obj))
+        if name is not None:
+            return _shared_object, (name,)
         if isinstance(obj, BaseException):
             return _rebuild_exception, (type(obj), obj.args, dict(obj.__dict__))
         return NotImplemented
@@ -105,8 +113,10 @@ class _Unpickler(pickle.Unpickler):
         super().__init__(file)
         self._shared = shared
 
-    def persistent_load(self, pid: str) -> Any:
-        return self._shared[pid]
+    def find_class(self, module: str, name: str) -> Any:
+        if module == _shared_object.__module__ and name == _shared_object.__name__:
+            return self._shared.__getitem__  # this process's object of that name
+        return super().find_class(module, name)
 
 
 def _dump(obj: Any, shared: dict[int, str]) -> bytes:

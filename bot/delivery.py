@@ -193,7 +193,7 @@ class OutboxSender:
         # A pass's read of what is due cannot show a released row as pending: reads and records run
         # in order on the one database thread, and the read's result resumes the pass first.
         self._busy_chats: Counter[int] = Counter()
-        self._passed_over: set[int] = set()  # busy chats a pass found rows for
+        self._passed_over: defaultdict[int, set[int]] = defaultdict(set)  # rows a pass found in busy chats
         # Patients first (dermvqa.casework.post_priority): Submits waiting for their acknowledgement,
         # and since when the passes have kept case posts back for them.
         self._patients_waiting = 0
@@ -235,6 +235,8 @@ class OutboxSender:
             outcomes = []
         finally:
             sent.set()
+            if chat in self._passed_over:  # what a pass found meanwhile was these rows: no need to wake it
+                self._passed_over[chat].difference_update(row.id for row in rows)
             self._release(chat)
         if len(outcomes) < len(rows) or not all(outcome.done for outcome in outcomes):
             self.nudge()  # what is left (a retry, a later row) goes with the passes
@@ -265,8 +267,7 @@ class OutboxSender:
         self._busy_chats[chat] -= 1
         if not self._busy_chats[chat]:
             del self._busy_chats[chat]
-            if chat in self._passed_over:  # a pass found rows for it meanwhile: they go now, not at the next poll
-                self._passed_over.discard(chat)
+            if self._passed_over.pop(chat, None):  # a pass found rows for it meanwhile: they go now
                 self.nudge()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -287,9 +288,10 @@ class OutboxSender:
         rows = await self.call(store_rows.due, self.db, utcnow())
         # Nothing for a chat being written to: it may be that very row (sent directly), and a chat's
         # messages go in order.
-        busy = {row.chat_id for row in rows if row.chat_id is not None and self._busy_chats[row.chat_id]}
-        self._passed_over |= busy  # their rows go with a pass woken when the chat is free
-        rows = self._hold_case_posts([row for row in rows if row.chat_id not in busy])
+        busy = [row for row in rows if row.chat_id is not None and self._busy_chats[row.chat_id]]
+        for row in busy:  # they go with a pass woken when the chat is free (unless it is this very row)
+            self._passed_over[row.chat_id].add(row.id)
+        rows = self._hold_case_posts([row for row in rows if not self._busy_chats[row.chat_id]])
         if not rows:
             return 0
         by_chat: dict[int, list[OutboxRow]] = defaultdict(list)
