@@ -369,7 +369,9 @@ def run(
                     hung.append(name)
             logs.close()
             log_text = (folder / "bot.log").read_text(errors="replace")
-            stopped = re.search(r"stopping: (\d+) submit batches .* in (\d+) shared transactions", log_text)
+            stopped = re.search(
+                r"stopping: (\d+) submit batches .* in (\d+) shared transactions .*?\((\d+) writes rode", log_text
+            )
             if failed or hung:  # throwaway data: show why
                 tail = (folder / "bot.log").read_text(errors="replace").splitlines()[-40:]
                 print("bot_load: the bot's and worker's log, last lines:", *tail, sep="\n", file=sys.stderr)
@@ -414,6 +416,7 @@ def run(
         # transactions its hot writes shared (Submits, delivery and incoming records); None: bare bot
         "submit_batches": int(stopped.group(1)) if stopped else None,
         "shared_transactions": int(stopped.group(2)) if stopped else None,
+        "rides": int(stopped.group(3)) if stopped else None,
         "calls_per_submit": {method: round(n / patients, 2) for method, n in sorted(calls.items())},
     }
     if with_worker:

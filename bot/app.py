@@ -191,10 +191,12 @@ class BotService:
     async def _post_shutdown(self, application: Application) -> None:
         self._stop.set()
         logger.info(
-            "stopping: %d submit batches and %d delivery-record batches written in %d shared transactions since start",
+            "stopping: %d submit batches and %d delivery-record batches written in %d shared transactions since start"
+            " (%d writes rode with another)",
             self.deps.submissions.transactions,
             self.sender.progress.commits + self.sender.direct_progress.commits,
             self.writes.transactions,
+            self.writes.rides,
         )
         for task in (self._sender_task, self._incoming_task, *self._side_tasks):
             if task is not None:
