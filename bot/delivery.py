@@ -229,7 +229,10 @@ class OutboxSender:
 
     async def _deliver_direct(self, chat: int, rows: list[OutboxRow], sent: asyncio.Event) -> None:
         try:
-            outcomes = await self._deliver_chat(rows, limited=False, log=self.direct_progress, sent=sent)
+            # One row (an acknowledgement): its record rides. Several (with urgent advice): each
+            # record is committed before the next row is sent, so they go in the passes' short window.
+            log = self.direct_progress if len(rows) == 1 else self.progress
+            outcomes = await self._deliver_chat(rows, limited=False, log=log, sent=sent)
         except Exception:
             logger.exception("outbox: direct delivery failed; the next pass retries")
             outcomes = []
@@ -285,13 +288,14 @@ class OutboxSender:
 
     async def deliver_due(self) -> int:
         """One pass over the due rows, each send recorded as it succeeds; returns how many were handled."""
-        rows = await self.call(store_rows.due, self.db, utcnow())
+        rows = await self.call(store_rows.due, self.db, utcnow(), store_rows.DUE_LIMIT)
+        complete = len(rows) < store_rows.DUE_LIMIT  # (else more are due than it read)
         # Nothing for a chat being written to: it may be that very row (sent directly), and a chat's
         # messages go in order.
         busy = [row for row in rows if row.chat_id is not None and self._busy_chats[row.chat_id]]
         for row in busy:  # they go with a pass woken when the chat is free (unless it is this very row)
             self._passed_over[row.chat_id].add(row.id)
-        rows = self._hold_case_posts([row for row in rows if not self._busy_chats[row.chat_id]])
+        rows = self._hold_case_posts([row for row in rows if not self._busy_chats[row.chat_id]], complete)
         if not rows:
             return 0
         by_chat: dict[int, list[OutboxRow]] = defaultdict(list)
@@ -316,11 +320,12 @@ class OutboxSender:
                 raise result
         return len(rows)
 
-    def _hold_case_posts(self, rows: list[OutboxRow]) -> list[OutboxRow]:
+    def _hold_case_posts(self, rows: list[OutboxRow], complete: bool) -> list[OutboxRow]:
         """Patients first: the rows to send now (``dermvqa.casework.post_priority``)."""
         now = time.monotonic()
         held_for = None if self._posts_held_since is None else now - self._posts_held_since
-        hold = hold_case_posts(rows, patients_waiting=self._patients_waiting > 0, held_for_s=held_for)
+        waiting = self._patients_waiting > 0
+        hold = hold_case_posts(rows, patients_waiting=waiting, held_for_s=held_for, complete=complete)
         if not hold.held:
             self._posts_held_since = None
         elif self._posts_held_since is None:

@@ -58,6 +58,10 @@ class GroupCommit(Generic[T, R]):
                 results: Sequence[R | BaseException] = await self._commit([item for item, _ in batch])
             except Exception as exc:  # the write failed: every item of this batch hears of it
                 results = [exc] * len(batch)
+            except BaseException:  # this task was cancelled (shutdown): so are the batch's callers
+                for _, future in batch:
+                    future.cancel()
+                raise
             else:
                 self.commits += 1
             for (_, future), result in zip(batch, results, strict=True):

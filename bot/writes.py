@@ -48,10 +48,13 @@ class SharedWrites:
         """As calling this object, but the write starts no transaction for up to ``wait`` seconds: it
         goes with the next shared transaction another write starts meanwhile, else in one of its
         own once ``wait`` has passed. Its result and errors are its own, as for any write."""
-        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future = loop.create_future()
         self._riders.append((Write(fn, args, kwargs), future))
-        if self._departure is None:
-            self._departure = asyncio.get_running_loop().call_later(wait, self._depart)
+        if self._departure is None or loop.time() + wait < self._departure.when():  # the shortest wait
+            if self._departure is not None:
+                self._departure.cancel()
+            self._departure = loop.call_later(wait, self._depart)
         return await future
 
     def _take_riders(self) -> list[tuple[Write, asyncio.Future]]:

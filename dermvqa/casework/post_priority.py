@@ -31,11 +31,18 @@ class Hold:
 
 
 def hold_case_posts(
-    rows: Sequence[OutboxRow], *, patients_waiting: bool, held_for_s: float | None, limit: float = HOLD_LIMIT_S
+    rows: Sequence[OutboxRow],
+    *,
+    patients_waiting: bool,
+    held_for_s: float | None,
+    complete: bool = True,
+    limit: float = HOLD_LIMIT_S,
 ) -> Hold:
     """Split a pass's due ``rows`` (in id order). ``held_for_s``: how long case posts have already
-    been kept back (None: none were)."""
-    if not patients_waiting or (held_for_s is not None and held_for_s >= limit):
+    been kept back (None: none were). ``complete``: False when the pass read as many rows as it
+    may and more are due: then nothing is held, since held rows would fill the next reads too and
+    keep back the rows behind them (an urgent alert, a patient's message) that no pass got to see."""
+    if not patients_waiting or not complete or (held_for_s is not None and held_for_s >= limit):
         return Hold(list(rows), [])
     now: list[OutboxRow] = []
     held: list[OutboxRow] = []

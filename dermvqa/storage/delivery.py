@@ -69,7 +69,10 @@ def _view(row: OutboxMessage) -> OutboxRow:
     )
 
 
-def due(db: Database, now: dt.datetime, limit: int = 200) -> list[OutboxRow]:
+DUE_LIMIT = 200  # rows one outbox pass reads at most
+
+
+def due(db: Database, now: dt.datetime, limit: int = DUE_LIMIT) -> list[OutboxRow]:
     """Pending rows whose time has come, oldest first."""
     with db.read() as session:
         rows = session.scalars(

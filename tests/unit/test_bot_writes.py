@@ -119,3 +119,13 @@ async def test_a_cancelled_rider_does_not_stop_the_others():
     gone.cancel()
     assert await kept == {2}
     assert runner.transactions == [["record", "record"]]  # (a write already handed over still runs)
+
+
+async def test_riders_go_alone_after_the_shortest_wait_among_them():
+    runner = FakeRunner()
+    writes = SharedWrites(runner, db=None)
+    slow = asyncio.ensure_future(writes.ride(5.0, record, [1]))
+    await asyncio.sleep(0)
+    quick = asyncio.ensure_future(writes.ride(0.01, record, [2]))
+    assert await asyncio.wait_for(asyncio.gather(slow, quick), 1.0) == [{1}, {2}]
+    assert runner.transactions == [["record", "record"]]

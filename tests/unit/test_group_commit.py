@@ -62,8 +62,6 @@ async def test_a_cancelled_caller_does_not_stop_the_others():
         await gone
 
 
-
-
 async def test_settle_lets_a_group_above_woken_by_a_commit_join_the_next_batch():
     # Two group commits stacked, as bot.writes.SharedWrites under the Submit batcher: the upper
     # group's next batch, handed over as soon as the lower commit's results wake it, goes into the
@@ -94,3 +92,19 @@ async def test_settle_lets_a_group_above_woken_by_a_commit_join_the_next_batch()
         gate.set()
         assert await asyncio.gather(first, second, other) == [10020, 10040, 60]
         assert batches == expected, settle
+
+
+async def test_a_cancelled_write_cancels_its_callers_rather_than_leaving_them_waiting():
+    started = asyncio.Event()
+
+    async def commit(items: list[int]) -> list:
+        started.set()
+        await asyncio.sleep(10)
+        return items
+
+    group = GroupCommit(commit, name="test")
+    caller = asyncio.ensure_future(group.add(1))
+    await started.wait()
+    group._writer.cancel()  # as at shutdown
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(caller, 1.0)
