@@ -54,11 +54,12 @@ from dermvqa.states import CaseState
 from dermvqa.storage.case_answers import chosen_answers
 from dermvqa.storage.cases import DraftInput, load_draft_inputs
 from dermvqa.storage.database import Database
-from dermvqa.storage.drafts import DraftToSave, save_drafts, save_failure
+from dermvqa.storage.drafts import DraftToSave, save_each_draft, save_failure
 from dermvqa.storage.image_store import ImageStore
 from dermvqa.storage.keys import load_data_key
 from dermvqa.storage.models import utcnow
 from dermvqa.storage.registry import active_record, record_load_failure, spec_of
+from dermvqa.storage.shared_writes import Failed
 
 logger = logging.getLogger(__name__)
 
@@ -411,7 +412,7 @@ class Worker:
             drafts.append(DraftToSave(job, outcome.result, case.prompt_id, queued))
         saved = self._db(
             "storing drafts",
-            save_drafts,
+            save_each_draft,
             self.db,
             drafts,
             self.worker_id,
@@ -421,6 +422,9 @@ class Worker:
         )
         for draft, outcome in zip(drafts, saved, strict=True):
             job = draft.job
+            if isinstance(outcome, Failed):  # this draft alone could not be stored: its attempt counts
+                self._fail(job, outcome.error)
+                continue
             self._in_hand.pop(job.id, None)
             if outcome.saved:
                 self.stats.drafted += 1

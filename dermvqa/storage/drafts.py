@@ -87,12 +87,26 @@ def save_drafts(
     still checked on its own (case withdrawn, lease lost). As any shared transaction
     (:func:`dermvqa.storage.shared_writes.write_together`): a busy database is raised for the caller
     to wait out and retry; any other failure saves each draft alone, so one bad draft fails alone,
-    its error raised once the others are saved."""
-    results = write_together(db, [Write(_save, (draft, worker_id, model_version, now, plant)) for draft in drafts])
+    its error raised once the others are saved (:func:`save_each_draft` tells each draft's own)."""
+    results = save_each_draft(db, drafts, worker_id, model_version=model_version, now=now, plant=plant)
     for result in results:
         if isinstance(result, Failed):
             raise result.error
     return results
+
+
+def save_each_draft(
+    db: Database,
+    drafts: Sequence[DraftToSave],
+    worker_id: str,
+    *,
+    model_version: str,
+    now: dt.datetime,
+    plant: Plant | None = None,
+) -> list[SaveOutcome | Failed]:
+    """:func:`save_drafts` with one result per draft: a draft that failed alone is a :class:`Failed`
+    holding its error (the others are saved), for a caller that settles each job on its own."""
+    return write_together(db, [Write(_save, (draft, worker_id, model_version, now, plant)) for draft in drafts])
 
 
 # Built once (their cache keys are memoised): every stored draft runs them, inside the batch's

@@ -17,8 +17,9 @@ from dermvqa.queue import jobs as queue
 from dermvqa.queue.retry import RetryPolicy
 from dermvqa.states import CaseState, JobState
 from dermvqa.storage.database import open_database, upgrade
-from dermvqa.storage.drafts import DraftToSave, save_draft, save_drafts, save_failure
+from dermvqa.storage.drafts import DraftToSave, save_draft, save_drafts, save_each_draft, save_failure
 from dermvqa.storage.models import Case, Draft, Job, OutboxMessage, utcnow
+from dermvqa.storage.shared_writes import Failed
 
 # Jobs become claimable at submission (real time); each test's clock starts just after it begins (not
 # at import: on a loaded machine the suite reaches these tests long after collection).
@@ -257,6 +258,24 @@ def test_a_draft_that_breaks_the_shared_transaction_fails_alone(any_db, store):
     assert state_of(any_db, cases[1])[:2] == (CaseState.DRAFTING, JobState.RUNNING)
     with any_db.read() as session:
         assert session.scalars(select(Draft.case_id)).all() == [cases[0]]
+
+
+def test_each_draft_of_a_batch_gets_its_own_outcome_or_error(any_db, store):
+    # What the worker uses: the saved draft is saved, the failing one is its own error.
+    cases = [submit(any_db, store, user) for user in (23, 24)]
+    jobs = sorted(queue.claim(any_db, "w", 8, 60, at(1)), key=lambda j: j.case_id)
+
+    def plant(session, case_id, draft_id):
+        if case_id == cases[1]:
+            raise RuntimeError("no canary for this case")
+        return {}
+
+    first, second = save_each_draft(
+        any_db, [DraftToSave(job, RESULT, 1, 0.5) for job in jobs], "w", model_version="m@1", now=at(3), plant=plant
+    )
+    assert first.saved and state_of(any_db, cases[0])[:2] == (CaseState.AWAITING_REVIEW, JobState.DONE)
+    assert isinstance(second, Failed) and str(second.error) == "no canary for this case"
+    assert state_of(any_db, cases[1])[:2] == (CaseState.DRAFTING, JobState.RUNNING)
 
 
 def test_an_idle_worker_claims_without_taking_the_write_lock(tmp_path, data_key, store):

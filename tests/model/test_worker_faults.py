@@ -316,3 +316,22 @@ def test_a_locked_database_is_waited_out_not_a_reason_to_exit(config, db, store,
     assert not thread.is_alive() and not errors
     assert case_of(db, case_id).state == CaseState.AWAITING_REVIEW
     assert any("database busy while claiming jobs" in r.getMessage() for r in caplog.records)
+
+
+def test_a_draft_that_cannot_be_stored_fails_alone_and_the_batchs_others_count_as_drafted(config, db, store):
+    saved_case, broken_case = submit(db, store, 1), submit(db, store, 2)
+    worker = worker_with(config, db, store, ScriptedDrafter())
+
+    def plant(session, case_id, draft_id):  # a safety check that cannot be planted for one case
+        if case_id == broken_case:
+            raise Poison("no canary for this case")
+        return {}
+
+    worker.planter = plant
+    worker.run(threading.Event(), exit_when_idle=True)
+    assert worker.stats.drafted == 1  # the stored draft is reported stored, not as a failed attempt
+    assert (job_of(db, saved_case).state, job_of(db, saved_case).attempts) == (JobState.DONE, 1)
+    assert case_of(db, saved_case).state == CaseState.AWAITING_REVIEW
+    job = job_of(db, broken_case)  # its attempts counted until the case failed
+    assert (job.state, job.attempts, case_of(db, broken_case).state) == (JobState.FAILED, 3, CaseState.FAILED)
+    assert "Poison: no canary" in job.last_error
