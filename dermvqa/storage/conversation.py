@@ -12,11 +12,12 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from dermvqa.storage.database import Database
-from dermvqa.storage.models import Case, ClinicianSession, MessageLog, Patient, utcnow
+from dermvqa.storage.hot_statements import hot_statements
+from dermvqa.storage.models import Case, ClinicianSession, Patient, utcnow
 
 
 @dataclass(frozen=True)
@@ -30,14 +31,6 @@ class IncomingEntry:
 
 
 # Built once (their cache keys are memoised): the record is written for every message in and out.
-# Each user's patient with their newest case, in one query (every SQLite row read is a hand-off of
-# the interpreter lock between the bot's threads).
-_PATIENTS_BY_USER = select(
-    Patient.telegram_user_id,
-    Patient.id,
-    Patient.consent_at,
-    select(func.max(Case.id)).where(Case.patient_id == Patient.id).scalar_subquery(),
-).where(Patient.telegram_user_id.in_(bindparam("users", expanding=True)))
 _PATIENTS_BY_CHAT = select(Patient.chat_id, Patient.id, Patient.consent_at).where(
     Patient.chat_id.in_(bindparam("chats", expanding=True))
 )
@@ -45,7 +38,6 @@ _SESSIONS_OF = select(ClinicianSession.clinician_id, ClinicianSession.chat_id, C
     ClinicianSession.clinician_id.in_(bindparam("clinicians", expanding=True))
 )
 _EXISTING_CASES = select(Case.id).where(Case.id.in_(bindparam("cases", expanding=True)))
-_INSERT_MESSAGES = insert(MessageLog.__table__)
 
 
 def record_incoming(db: Database, entries: Sequence[IncomingEntry]) -> int:
@@ -65,9 +57,8 @@ def record_incoming_in(session: Session, entries: Sequence[IncomingEntry]) -> in
     ``dermvqa.storage.shared_writes``)."""
     users = {e.user_id for e in entries}
     patients, latest = {}, {}
-    for user, patient_id, consent_at, newest_case in session.connection().execute(
-        _PATIENTS_BY_USER, {"users": list(users)}
-    ):
+    statements = hot_statements(session.connection())
+    for user, patient_id, consent_at, newest_case in statements.patients_by_user(list(users)):
         patients[user] = (patient_id, consent_at)
         if newest_case is not None:
             latest[patient_id] = newest_case
@@ -105,7 +96,7 @@ def record_incoming_in(session: Session, entries: Sequence[IncomingEntry]) -> in
             }
         )
     if rows:
-        session.connection().execute(_INSERT_MESSAGES, rows)
+        statements.insert_messages(rows)
     return len(rows)
 
 
@@ -165,4 +156,4 @@ def record_outgoing_many(session: Session, messages: Sequence[Outgoing], known: 
             }
         )
     if rows:
-        session.connection().execute(_INSERT_MESSAGES, rows)
+        hot_statements(session.connection()).insert_messages(rows)

@@ -19,6 +19,7 @@ from dermvqa.states import CaseState
 from dermvqa.storage.cases import transition
 from dermvqa.storage.conversation import KnownRecipients, Outgoing, record_outgoing_many
 from dermvqa.storage.database import Database
+from dermvqa.storage.hot_statements import hot_statements
 from dermvqa.storage.models import Case, OutboxMessage, Patient, utcnow
 from dermvqa.storage.outbox import ANSWER, DELETED, REVIEW_REQUEST, WITHDRAW_POST, add_message, row_values
 
@@ -177,40 +178,6 @@ class RowOutcome:
     count_attempt: bool = True
 
 
-# Built once (their cache keys are memoised): recording runs for every message the bot sends.
-# Each row with what the conversation record needs of its chat's patient and of its case (one query:
-# every SQLite row read is a hand-off of the interpreter lock between the bot's threads).
-_OUTCOME_ROWS = (
-    select(
-        _OUTBOX.c.id,
-        _OUTBOX.c.payload,
-        _OUTBOX.c.attempts,
-        _OUTBOX.c.state,
-        _OUTBOX.c.sent_at,
-        _OUTBOX.c.last_error,
-        _OUTBOX.c.next_attempt_at,
-        _PATIENTS.c.id.label("patient_id"),
-        _PATIENTS.c.consent_at,
-        _CASES.c.id.label("case_exists"),
-    )
-    .outerjoin(_PATIENTS, _PATIENTS.c.chat_id == _OUTBOX.c.chat_id)
-    .outerjoin(_CASES, _CASES.c.id == _OUTBOX.c.case_id)
-    .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
-)
-_RECORD_OUTCOME = (
-    update(_OUTBOX)
-    .where(_OUTBOX.c.id == bindparam("row_id"))
-    .values(
-        payload=bindparam("payload"),
-        progress=bindparam("progress"),
-        telegram_message_ids=bindparam("message_ids"),
-        state=bindparam("state"),
-        sent_at=bindparam("sent_at"),
-        last_error=bindparam("last_error"),
-        attempts=bindparam("attempts"),
-        next_attempt_at=bindparam("next_attempt_at"),
-    )
-)
 _DELETE_ROWS = delete(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
 
 
@@ -241,7 +208,8 @@ def record_outcomes_in(
         return gone
     connection = session.connection()  # Core: a burst of acknowledgements records in a few statements
     ids = [o.row.id for o in outcomes]
-    rows = {r.id: r for r in connection.execute(_OUTCOME_ROWS, {"ids": ids})}
+    statements = hot_statements(connection)
+    rows = {r.id: r for r in statements.outcome_rows(ids)}
     known = KnownRecipients(
         patients={
             o.row.chat_id: (r.patient_id, r.consent_at)
@@ -303,7 +271,7 @@ def record_outcomes_in(
                 values["next_attempt_at"] = now + dt.timedelta(seconds=o.retry_in)
         updates.append(values)
     if updates:
-        connection.execute(_RECORD_OUTCOME, updates)
+        statements.record_outcomes(updates)
     if deleted:
         connection.execute(_DELETE_ROWS, {"ids": deleted})
     record_outgoing_many(session, delivered, known)

@@ -1,8 +1,9 @@
-"""The Submit transaction in SQLAlchemy Core: the hottest write of the bot, kept to five statements.
+"""The Submit transaction without the ORM: the hottest write of the bot, kept to five statements.
 
 A crowd pressing Submit at once is bounded by the bot's one core (bench/bot_load.py): the ORM's
 unit of work, identity map and per-statement flushes cost more than the statements themselves, so
-this path reads the patient's open case in one query and writes with plain INSERT/UPDATE. The
+this path reads the patient's open case in one query and writes with plain INSERT/UPDATE, on
+SQLite through the driver itself (``dermvqa.storage.hot_statements``, Core elsewhere). The
 guarantees are the ORM path's: the case leaves ``collecting`` with one conditional UPDATE (a double
 press finds nothing to submit), and its drafting job and every message it owes are written in the
 same transaction.
@@ -15,20 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from dermvqa.states import CaseState, JobState
 from dermvqa.storage.delivery import OutboxRow
-from dermvqa.storage.models import Case, CaseImage, Job, OutboxMessage, Patient
+from dermvqa.storage.hot_statements import CASES, OUTBOX, hot_statements
 from dermvqa.storage.outbox import row_values
 
-CASES, IMAGES, JOBS, OUTBOX, PATIENTS = (
-    Case.__table__,
-    CaseImage.__table__,
-    Job.__table__,
-    OutboxMessage.__table__,
-    Patient.__table__,
-)
 DRAFT_JOB = "draft"  # dermvqa.queue.jobs.DRAFT
 
 
@@ -65,37 +59,6 @@ class Queueing:
     labels: tuple[str, ...] = ()  # the red flags' names, for the caller
 
 
-def _open_cases_query() -> Select:
-    photos = select(func.count()).where(IMAGES.c.case_id == CASES.c.id).scalar_subquery()
-    return (
-        select(
-            PATIENTS.c.telegram_user_id,
-            PATIENTS.c.id,
-            PATIENTS.c.chat_id,
-            PATIENTS.c.consent_at,
-            CASES.c.id,
-            CASES.c.description,
-            photos,
-        )
-        .select_from(
-            PATIENTS.outerjoin(
-                CASES, (CASES.c.patient_id == PATIENTS.c.id) & (CASES.c.state == CaseState.COLLECTING.value)
-            )
-        )
-        .where(PATIENTS.c.telegram_user_id.in_(bindparam("users", expanding=True)))
-        .order_by(CASES.c.id.desc())
-    )
-
-
-# Built once: SQLAlchemy memoises a statement object's cache key, so executing the same object skips
-# walking the statement tree for every Submit (immutable, like the tables they are built on).
-OPEN_CASES = _open_cases_query()
-QUEUE_PLAIN = (
-    update(CASES)
-    .where(CASES.c.id.in_(bindparam("ids", expanding=True)), CASES.c.state == CaseState.COLLECTING.value)
-    .values(state=CaseState.QUEUED.value, urgent=False, urgent_reasons=None, submitted_at=bindparam("now"))
-    .returning(CASES.c.id)
-)
 QUEUE_URGENT = (
     update(CASES)
     .where(CASES.c.id == bindparam("case"), CASES.c.state == CaseState.COLLECTING.value)
@@ -104,18 +67,16 @@ QUEUE_URGENT = (
     )
     .returning(CASES.c.id)
 )
-INSERT_JOBS = insert(JOBS)
 # SQLite cannot promise the order of RETURNING rows, so for an ordered RETURNING SQLAlchemy inserts
 # row by row (a statement per message): a batch's rows are inserted in one statement and matched
 # back by what tells them apart (a case owes each kind of message to a chat once).
-INSERT_OUTBOX = insert(OUTBOX).returning(OUTBOX.c.id, OUTBOX.c.case_id, OUTBOX.c.kind, OUTBOX.c.chat_id)
 INSERT_OUTBOX_ORDERED = insert(OUTBOX).returning(OUTBOX.c.id, sort_by_parameter_order=True)
 
 
 def load_open_cases(connection: Connection, user_ids: Sequence[int]) -> dict[int, OpenCase]:
     """Per Telegram user id, the patient and their newest collecting case with its photo count, in
     one query (unknown users are absent)."""
-    rows = connection.execute(OPEN_CASES, {"users": list(user_ids)}).all()
+    rows = hot_statements(connection).open_cases(user_ids)
     found: dict[int, OpenCase] = {}
     for user_id, patient_id, chat_id, consent_at, case_id, description, count in rows:
         if user_id not in found:  # newest case first
@@ -139,18 +100,18 @@ def queue_cases(
     caller's transaction, with one statement per table for all of them. Returns, per case queued,
     its outbox rows as written (for immediate delivery); a case no longer collecting (another
     process acted first) is absent and gets nothing."""
+    statements = hot_statements(connection)
     moved: set[int] = set()
     plain = [c.case_id for c in cases if not c.urgent]
     if plain:
-        moved.update(connection.execute(QUEUE_PLAIN, {"ids": plain, "now": now}).scalars())
+        moved.update(statements.queue_plain(plain, now))
     for case in (c for c in cases if c.urgent):  # rare: one statement each, with its own reasons
         params = {"case": case.case_id, "reasons": case.urgent_reasons or None, "now": now}
         moved.update(connection.execute(QUEUE_URGENT, params).scalars())
     queued = [c for c in cases if c.case_id in moved]
     if not queued:
         return {}
-    connection.execute(
-        INSERT_JOBS,
+    statements.insert_jobs(
         [
             {
                 "kind": DRAFT_JOB,
@@ -173,8 +134,7 @@ def queue_cases(
     keys = [(case_id, m.kind, m.chat_id) for case_id, m in owed]
     if len(set(keys)) == len(keys):
         by_key = {
-            (case_id, kind, chat_id): row_id
-            for row_id, case_id, kind, chat_id in connection.execute(INSERT_OUTBOX, values)
+            (case_id, kind, chat_id): row_id for row_id, case_id, kind, chat_id in statements.insert_outbox(values)
         }
         ids = [by_key[key] for key in keys]
     else:  # the same message twice (no caller does this): matched by order, a statement per row
