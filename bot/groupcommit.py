@@ -3,7 +3,7 @@
 The bot's hot writes (Submit presses, delivery records) are short transactions on its one database
 thread; a crowd would otherwise queue one transaction per item. Each caller waits for its own
 item's result; no timer is needed (``window`` optionally lets items that complete within the same
-milliseconds share a write).
+milliseconds share a write, and ``crowd_window`` lets a crowd's batches grow while one is arriving).
 """
 
 from __future__ import annotations
@@ -27,12 +27,18 @@ class GroupCommit(Generic[T, R]):
         *,
         name: str,
         window: float = 0.0,
+        crowd_window: float = 0.0,
         settle: bool = False,
     ) -> None:
-        """``settle``: before taking each batch, let the tasks the last commit woke run first, so
+        """``crowd_window``: after a batch of more than one item (a crowd is arriving), wait this
+        long before taking the next, so that it gathers more: each write has a fixed cost (a
+        transaction, a commit). A lone item, or the first of a crowd, waits for nothing.
+        ``settle``: before taking each batch, let the tasks the last commit woke run first, so
         that what they hand over at once (a group commit above this one, with its next batch) goes
         into this batch rather than the one after."""
         self._commit, self.name, self.window, self.settle = commit, name, window, settle
+        self.crowd_window = crowd_window
+        self._crowded = False  # the last batch held more than one item
         self._waiting: list[tuple[T, asyncio.Future[R]]] = []
         self._writer: asyncio.Task | None = None
         self.commits = 0  # writes that succeeded (for tests and benchmarks)
@@ -51,9 +57,11 @@ class GroupCommit(Generic[T, R]):
 
     async def _write(self) -> None:
         while self._waiting:
-            if self.window or self.settle:
-                await asyncio.sleep(self.window)  # (0: one turn of the event loop)
+            wait = max(self.window, self.crowd_window if self._crowded else 0.0)
+            if wait or self.settle:
+                await asyncio.sleep(wait)  # (0: one turn of the event loop)
             batch, self._waiting = self._waiting, []
+            self._crowded = len(batch) > 1
             try:
                 results: Sequence[R | BaseException] = await self._commit([item for item, _ in batch])
             except Exception as exc:  # the write failed: every item of this batch hears of it
@@ -71,3 +79,4 @@ class GroupCommit(Generic[T, R]):
                     future.set_exception(result)
                 else:
                     future.set_result(result)
+        self._crowded = False  # nothing came while the last batch was written: the crowd is over

@@ -108,3 +108,27 @@ async def test_a_cancelled_write_cancels_its_callers_rather_than_leaving_them_wa
     group._writer.cancel()  # as at shutdown
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(caller, 1.0)
+
+
+async def test_a_crowds_next_batch_waits_to_gather_more_and_a_lone_item_waits_for_nothing():
+    writes = Writes()
+    group = GroupCommit(writes.commit, name="test", crowd_window=1.0)
+    # A lone item: written at once (a crowd window of 1 s would show here as a timeout).
+    assert await asyncio.wait_for(group.add(0), 0.5) == 0
+    # A crowd: the first press alone, the two queued meanwhile together; then, after that batch of
+    # two, one item queued during its write and one 10 ms after it share the next batch.
+    first = asyncio.ensure_future(group.add(10))
+    await asyncio.sleep(0)
+    crowd = [asyncio.ensure_future(group.add(i)) for i in (12, 14)]
+    while len(writes.batches) < 3:  # the batch of two is being written
+        await asyncio.sleep(0.001)
+    during = asyncio.ensure_future(group.add(16))
+    while not crowd[0].done():
+        await asyncio.sleep(0.001)
+    await asyncio.sleep(0.01)
+    after = asyncio.ensure_future(group.add(18))
+    assert await asyncio.gather(first, *crowd, during, after) == [100, 120, 140, 160, 180]
+    assert writes.batches == [[0], [10], [12, 14], [16, 18]]
+    # The crowd is over once a write ends with nothing queued: the next lone item waits for nothing.
+    assert await asyncio.wait_for(group.add(20), 0.5) == 200
+    assert writes.batches[-1] == [20]
