@@ -56,27 +56,37 @@ class GroupCommit(Generic[T, R]):
         return future
 
     async def _write(self) -> None:
-        while self._waiting:
-            wait = max(self.window, self.crowd_window if self._crowded else 0.0)
-            if wait or self.settle:
-                await asyncio.sleep(wait)  # (0: one turn of the event loop)
-            batch, self._waiting = self._waiting, []
-            self._crowded = len(batch) > 1
-            try:
-                results: Sequence[R | BaseException] = await self._commit([item for item, _ in batch])
-            except Exception as exc:  # the write failed: every item of this batch hears of it
-                results = [exc] * len(batch)
-            except BaseException:  # this task was cancelled (shutdown): so are the batch's callers
-                for _, future in batch:
-                    future.cancel()
-                raise
+        try:
+            while self._waiting:
+                await self._write_next()
+        except asyncio.CancelledError:  # (shutdown) while gathering a batch: its callers are cancelled too
+            waiting, self._waiting = self._waiting, []
+            for _, future in waiting:
+                future.cancel()
+            raise
+        finally:
+            self._crowded = False  # nothing came while the last batch was written: the crowd is over
+
+    async def _write_next(self) -> None:
+        wait = max(self.window, self.crowd_window if self._crowded else 0.0)
+        if wait or self.settle:
+            await asyncio.sleep(wait)  # (0: one turn of the event loop)
+        batch, self._waiting = self._waiting, []
+        self._crowded = len(batch) > 1
+        try:
+            results: Sequence[R | BaseException] = await self._commit([item for item, _ in batch])
+        except Exception as exc:  # the write failed: every item of this batch hears of it
+            results = [exc] * len(batch)
+        except BaseException:  # this task was cancelled (shutdown): so are the batch's callers
+            for _, future in batch:
+                future.cancel()
+            raise
+        else:
+            self.commits += 1
+        for (_, future), result in zip(batch, results, strict=True):
+            if future.done():  # its caller was cancelled (shutdown)
+                continue
+            if isinstance(result, BaseException):
+                future.set_exception(result)
             else:
-                self.commits += 1
-            for (_, future), result in zip(batch, results, strict=True):
-                if future.done():  # its caller was cancelled (shutdown)
-                    continue
-                if isinstance(result, BaseException):
-                    future.set_exception(result)
-                else:
-                    future.set_result(result)
-        self._crowded = False  # nothing came while the last batch was written: the crowd is over
+                future.set_result(result)

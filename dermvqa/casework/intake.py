@@ -329,7 +329,7 @@ def submit_many(
     db: Database, user_ids: Sequence[int], limits: IntakeConfig, *, max_attempts: int
 ) -> list[Submitted | Refusal | PermissionError]:
     """Close the open case of each user: queued with its drafting job, acknowledged, red flags
-    raised, atomically, in one short Core transaction for all of them (``dermvqa.storage.submission``:
+    raised, atomically, in one short transaction for all of them (``dermvqa.storage.submission``:
     a crowd pressing Submit at once waits on this). Results in the order of ``user_ids``; a user
     without consent gets a PermissionError. ``Submitted.deliver`` holds each patient's messages as
     written, for the bot to send at once."""
@@ -341,7 +341,8 @@ def submit_many_in(
     transaction: Session | Connection, user_ids: Sequence[int], limits: IntakeConfig, *, max_attempts: int
 ) -> list[Submitted | Refusal | PermissionError]:
     """:func:`submit_many` in the caller's write transaction (shared with other writes:
-    ``dermvqa.storage.shared_writes``); its statements are Core either way."""
+    ``dermvqa.storage.shared_writes``); its statements bypass the ORM either way
+    (``dermvqa.storage.hot_statements``)."""
     connection = transaction.connection() if isinstance(transaction, Session) else transaction
     results: list[Submitted | Refusal | PermissionError | None] = [None] * len(user_ids)
     found = load_open_cases(connection, user_ids)

@@ -20,13 +20,11 @@ from dermvqa.storage.cases import transition
 from dermvqa.storage.conversation import KnownRecipients, Outgoing, record_outgoing_many
 from dermvqa.storage.database import Database
 from dermvqa.storage.hot_statements import hot_statements
-from dermvqa.storage.models import Case, OutboxMessage, Patient, utcnow
+from dermvqa.storage.models import OutboxMessage, utcnow
 from dermvqa.storage.outbox import ANSWER, DELETED, REVIEW_REQUEST, WITHDRAW_POST, add_message, row_values
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 _OUTBOX = OutboxMessage.__table__
-_PATIENTS = Patient.__table__
-_CASES = Case.__table__
 # Built once (their cache keys are memoised): the fan-out runs at every pass with clinicians' rows.
 _FAN_OUT_ROWS = select(_OUTBOX.c.id, _OUTBOX.c.kind, _OUTBOX.c.case_id, _OUTBOX.c.payload).where(
     _OUTBOX.c.id.in_(bindparam("ids", expanding=True)), _OUTBOX.c.state == PENDING
@@ -206,7 +204,7 @@ def record_outcomes_in(
     gone: set[int] = set()
     if not outcomes:
         return gone
-    connection = session.connection()  # Core: a burst of acknowledgements records in a few statements
+    connection = session.connection()  # no ORM: a burst of acknowledgements records in a few statements
     ids = [o.row.id for o in outcomes]
     statements = hot_statements(connection)
     rows = {r.id: r for r in statements.outcome_rows(ids)}

@@ -12,18 +12,21 @@ SQLAlchemy's SQLite ``DATETIME`` stores them (naive UTC, ``YYYY-MM-DD HH:MM:SS.f
 ``json.dumps`` writes it, and a driver error is raised as SQLAlchemy's (``OperationalError``,
 ``IntegrityError``), its parameters hidden (``tests/db/test_hot_statements.py`` writes with each and
 compares the files' rows). The callers keep the logic: ``dermvqa.storage.submission``,
-``dermvqa.storage.delivery``, ``dermvqa.storage.conversation``.
+``dermvqa.storage.delivery``, ``dermvqa.storage.conversation``. The rarer statements of those paths
+(an urgent case's UPDATE, lookups for records without a known recipient) stay Core on every
+database. The driver's statements do not pass through the engine: its ``echo`` and events do not
+see them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InvalidRequestError, StatementError
 
 from dermvqa.states import CaseState
 from dermvqa.storage.models import Case, CaseImage, Job, MessageLog, OutboxMessage, Patient, utcnow
@@ -37,6 +40,7 @@ CASES, IMAGES, JOBS, OUTBOX, PATIENTS, MESSAGES = (
     MessageLog.__table__,
 )
 COLLECTING, QUEUED = CaseState.COLLECTING.value, CaseState.QUEUED.value
+R = TypeVar("R")
 
 
 class OutcomeRow(NamedTuple):
@@ -256,64 +260,77 @@ def _outcome_row(
 
 
 class SqliteStatements:
-    """The statements on SQLite's DB-API cursor, in the transaction SQLAlchemy began on ``connection``."""
+    """The statements on SQLite's DB-API cursor, in the transaction SQLAlchemy began on ``connection``.
+
+    Errors are SQLAlchemy's, as Core raises them: the driver's as ``OperationalError``,
+    ``IntegrityError``..., a value that cannot be bound (a naive datetime) as ``StatementError``;
+    never with the statement's values."""
 
     def __init__(self, connection: Connection) -> None:
         if not connection.in_transaction():  # as Core's first statement would (autobegin): never autocommit
             connection.begin()
         self.dialect = connection.dialect
-        self.cursor = connection.connection.driver_connection.cursor()
+        self.driver = connection.connection.driver_connection
+        self.cursor = self.driver.cursor()
 
-    def _run(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+    def _run(self, sql: str, params: Callable[[], Sequence[Any]]) -> list[tuple]:
+        self._check_transaction()
         try:
-            return self.cursor.execute(sql, params).fetchall()
-        except self.dialect.loaded_dbapi.Error as exc:  # as SQLAlchemy raises it; never with values
+            return self.cursor.execute(sql, params()).fetchall()
+        except Exception as exc:
             raise self._wrapped(sql, exc) from None
 
-    def _run_many(self, sql: str, rows: list[tuple]) -> None:
+    def _run_many(self, sql: str, rows: Sequence[R], to_params: Callable[[R], tuple]) -> None:
+        self._check_transaction()
         try:
-            self.cursor.executemany(sql, rows)
-        except self.dialect.loaded_dbapi.Error as exc:
+            self.cursor.executemany(sql, [to_params(row) for row in rows])
+        except Exception as exc:
             raise self._wrapped(sql, exc) from None
 
-    def _wrapped(self, sql: str, exc: Exception) -> DBAPIError:
+    def _check_transaction(self) -> None:
+        # SQLite may end a transaction on its own (some errors roll it back); the file's connections
+        # run in autocommit mode, so a statement then would be committed alone.
+        if not self.driver.in_transaction:
+            raise InvalidRequestError("the transaction these statements belong to has ended")
+
+    def _wrapped(self, sql: str, exc: Exception) -> StatementError:
         return DBAPIError.instance(
             sql, None, exc, self.dialect.loaded_dbapi.Error, hide_parameters=True, dialect=self.dialect
         )
 
     def open_cases(self, users: Sequence[int]) -> list[tuple]:
-        rows = self._run(_OPEN_CASES_SQL.format(_marks(len(users))), [COLLECTING, *users])
+        rows = self._run(_OPEN_CASES_SQL.format(_marks(len(users))), lambda: [COLLECTING, *users])
         return [(u, p, chat, loaded_datetime(consent), c, text, n) for u, p, chat, consent, c, text, n in rows]
 
     def queue_plain(self, case_ids: Sequence[int], now: dt.datetime) -> list[int]:
         sql = _QUEUE_PLAIN_SQL.format(_marks(len(case_ids)))
         # urgent_reasons: JSON null, as SQLAlchemy binds None to a JSON column; updated_at: its onupdate
-        params = [QUEUED, _json(None), stored_datetime(now), stored_datetime(utcnow()), *case_ids, COLLECTING]
-        return [case_id for (case_id,) in self._run(sql, params)]
+        when = stored_datetime(now), stored_datetime(utcnow())
+        return [case_id for (case_id,) in self._run(sql, lambda: [QUEUED, _json(None), *when, *case_ids, COLLECTING])]
 
     def insert_jobs(self, rows: list[dict[str, Any]]) -> None:
-        self._run_many(_INSERT_JOB_SQL, [_job_params(r) for r in rows])
+        self._run_many(_INSERT_JOB_SQL, rows, _job_params)
 
     def insert_outbox(self, rows: list[dict[str, Any]]) -> list[tuple[int, int | None, str, int | None]]:
         inserted: list[tuple[int, int | None, str, int | None]] = []
         for start in range(0, len(rows), _MAX_ROWS_PER_INSERT):
             chunk = rows[start : start + _MAX_ROWS_PER_INSERT]
             sql = _insert_sql("outbox", _OUTBOX_COLUMNS, len(chunk), " RETURNING id, case_id, kind, chat_id")
-            inserted += self._run(sql, [value for r in chunk for value in _outbox_params(r)])
+            inserted += self._run(sql, lambda chunk=chunk: [value for r in chunk for value in _outbox_params(r)])
         return inserted
 
     def outcome_rows(self, row_ids: Sequence[int]) -> list[OutcomeRow]:
-        rows = self._run(_OUTCOME_ROWS_SQL.format(_marks(len(row_ids))), list(row_ids))
+        rows = self._run(_OUTCOME_ROWS_SQL.format(_marks(len(row_ids))), lambda: list(row_ids))
         return [_outcome_row(*row) for row in rows]
 
     def record_outcomes(self, updates: list[dict[str, Any]]) -> None:
-        self._run_many(_RECORD_OUTCOME_SQL, [_outcome_params(u) for u in updates])
+        self._run_many(_RECORD_OUTCOME_SQL, updates, _outcome_params)
 
     def insert_messages(self, rows: list[dict[str, Any]]) -> None:
-        self._run_many(_INSERT_MESSAGE_SQL, [_message_params(r) for r in rows])
+        self._run_many(_INSERT_MESSAGE_SQL, rows, _message_params)
 
     def patients_by_user(self, users: Sequence[int]) -> list[tuple]:
-        rows = self._run(_PATIENTS_BY_USER_SQL.format(_marks(len(users))), list(users))
+        rows = self._run(_PATIENTS_BY_USER_SQL.format(_marks(len(users))), lambda: list(users))
         return [(u, p, loaded_datetime(consent), newest) for u, p, consent, newest in rows]
 
 

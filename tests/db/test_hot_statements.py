@@ -11,7 +11,7 @@ import re
 
 import pytest
 from sqlalchemy import select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InvalidRequestError, StatementError
 from support.cases import photo_bytes
 
 from dermvqa.casework import intake
@@ -41,8 +41,12 @@ def _scenario(db, store: ImageStore) -> list:
         intake.attach_photo(db, user, intake.store_photo(store, photo_bytes(), LIMITS, max_pixels=10**8), LIMITS)
         if words:
             intake.add_description(db, user, words, LIMITS)
+    before = _updated_at(db)
     with db.write() as session:
         results = intake.submit_many_in(session, [1, 2, 3, 4, 9, 1], LIMITS, max_attempts=3)
+    queued = {r.case_id for r in results if isinstance(r, Submitted)}
+    after = _updated_at(db)
+    assert len(queued) == 3 and all(after[case] > before[case] for case in queued)  # Core's onupdate, kept
     delivered = [row for r in results if isinstance(r, Submitted) for row in r.deliver]
     parts = [{"op": "message", "text": "Thank you. Your case number is #1"}]
     outcomes = [
@@ -63,6 +67,11 @@ def _scenario(db, store: ImageStore) -> list:
         )
         record_outgoing_many(session, [Outgoing(1_000_004, None, "patient_text:message", "Hello", 502)])
     return [results, gone]
+
+
+def _updated_at(db) -> dict[int, str]:
+    with db.engine.connect() as connection:
+        return dict(connection.execute(text("SELECT id, updated_at FROM cases")).all())
 
 
 def _rows(db) -> dict[str, list[dict[str, tuple]]]:
@@ -115,6 +124,7 @@ def test_the_driver_writes_the_same_rows_as_core(tmp_path, monkeypatch):
         states = [row["state"][0] for row in rows_core["outbox"]]
         assert {"sent", "failed", "pending"} <= set(states)
         assert {row["state"][0] for row in rows_core["cases"]} == {"queued", "collecting"}
+
     finally:
         db_core.dispose()
         db_driver.dispose()
@@ -144,17 +154,39 @@ def test_what_the_driver_writes_reads_back_through_the_orm(db, store):
         assert all(m.created_at.tzinfo is not None for m in logged)
 
 
-def test_a_driver_error_is_sqlalchemys_and_hides_its_values(db):
+@pytest.mark.parametrize("driver", [True, False])
+def test_errors_are_sqlalchemys_and_hide_their_values(db, driver):
     row = row_values("patient_text", 5, None, {"text": "private words"}, NOW, dedupe_key="once")
     with db.write() as session:
-        hot_statements.hot_statements(session.connection()).insert_outbox([row])
-    with pytest.raises(IntegrityError) as caught, db.write() as session:
-        hot_statements.hot_statements(session.connection()).insert_outbox([row])  # the same dedupe key
+        hot_statements.hot_statements(session.connection(), driver=driver).insert_outbox([row])
+    with pytest.raises(IntegrityError) as caught, db.write() as session:  # the same dedupe key
+        hot_statements.hot_statements(session.connection(), driver=driver).insert_outbox([row])
     assert "UNIQUE" in str(caught.value) and "private words" not in str(caught.value)
-    with pytest.raises(ValueError, match="naive"), db.write() as session:
-        hot_statements.hot_statements(session.connection()).insert_outbox(
-            [{**row, "created_at": NOW.replace(tzinfo=None)}]
-        )
+    naive = {**row, "dedupe_key": None, "created_at": NOW.replace(tzinfo=None)}
+    with pytest.raises(StatementError, match="naive") as caught, db.write() as session:
+        hot_statements.hot_statements(session.connection(), driver=driver).insert_outbox([naive])
+    assert "private words" not in str(caught.value)
+
+
+def test_many_rows_and_other_time_zones_are_written_as_core_writes_them(tmp_path):
+    """More outbox rows than one INSERT takes (the driver splits them), and aware datetimes that
+    are not UTC (stored as naive UTC)."""
+    plus_two = dt.timezone(dt.timedelta(hours=2))
+    rows = [
+        row_values("patient_text", 1000 + i, None, {"n": i}, NOW.astimezone(plus_two) + dt.timedelta(seconds=i))
+        for i in range(hot_statements._MAX_ROWS_PER_INSERT + 7)
+    ]
+    found = {}
+    for driver in (True, False):
+        db = open_database(f"sqlite:///{tmp_path / f'{driver}.sqlite3'}", encrypt=False)
+        upgrade(db)
+        with db.write() as session:
+            ids = hot_statements.hot_statements(session.connection(), driver=driver).insert_outbox(rows)
+        assert sorted(chat for _, _, _, chat in ids) == [1000 + i for i in range(len(rows))]
+        found[driver] = _rows(db)["outbox"]
+        db.dispose()
+    assert found[True] == found[False]
+    assert found[True][0]["next_attempt_at"] == ("2026-12-02 06:30:15.123456", "text")
 
 
 def test_the_driver_never_writes_outside_a_transaction(db):
@@ -165,5 +197,13 @@ def test_the_driver_never_writes_outside_a_transaction(db):
         hot_statements.hot_statements(connection).insert_outbox([row])
         assert connection.in_transaction()
         connection.rollback()
+    with db.read() as session:
+        assert session.scalars(select(OutboxMessage)).all() == []
+    # A transaction SQLite ended on its own (some errors roll it back): refused, not autocommitted.
+    with db.engine.connect() as connection:
+        statements = hot_statements.hot_statements(connection)
+        connection.connection.driver_connection.execute("ROLLBACK")
+        with pytest.raises(InvalidRequestError, match="has ended"):
+            statements.insert_outbox([row])
     with db.read() as session:
         assert session.scalars(select(OutboxMessage)).all() == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from alembic import command
@@ -93,3 +94,42 @@ def test_write_transactions_take_the_lock_up_front(tmp_path, data_key):
 def test_postgres_upgrade_matches_the_models(pg_db):
     with pg_db.engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+
+
+def test_a_write_waits_for_another_processs_lock_in_short_steps(tmp_path, data_key, monkeypatch):
+    """SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25... ms between tries; a write waits
+    in steps of 0.5 ms doubling to 4 ms, and keeps the busy timeout for its statements."""
+    url = f"sqlite:///{tmp_path / 'steps.sqlite3'}"
+    holder = open_database(url, key=data_key)
+    waiter = open_database(url, key=data_key, busy_timeout_ms=5000)
+    upgrade(holder)
+    held, release, waits = threading.Event(), threading.Event(), []
+    real_sleep = time.sleep
+
+    def hold():
+        with holder.write_core():
+            held.set()
+            release.wait(10)
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 6:  # the other process lets go after six tries
+            release.set()
+        real_sleep(seconds)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    held.wait(10)
+    monkeypatch.setattr(time, "sleep", sleep)
+    try:
+        with waiter.write() as session:
+            session.add(Patient(telegram_user_id=2, chat_id=2))
+            assert session.connection().exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
+    finally:
+        monkeypatch.undo()
+        release.set()
+        thread.join()
+        holder.dispose()
+        waiter.dispose()
+    assert waits[:6] == [0.0005, 0.001, 0.002, 0.004, 0.004, 0.004]
+    assert max(waits) == 0.004

@@ -132,3 +132,18 @@ async def test_a_crowds_next_batch_waits_to_gather_more_and_a_lone_item_waits_fo
     # The crowd is over once a write ends with nothing queued: the next lone item waits for nothing.
     assert await asyncio.wait_for(group.add(20), 0.5) == 200
     assert writes.batches[-1] == [20]
+
+
+async def test_a_writer_cancelled_while_gathering_a_crowd_cancels_its_waiting_callers():
+    writes = Writes()
+    group = GroupCommit(writes.commit, name="test", crowd_window=10.0)
+    crowd = [asyncio.ensure_future(group.add(i)) for i in (0, 2)]  # one batch of two: a crowd
+    while len(writes.batches) < 1:
+        await asyncio.sleep(0.001)
+    later = asyncio.ensure_future(group.add(4))  # queued during that write; then the writer waits 10 s
+    assert await asyncio.gather(*crowd) == [0, 20]
+    await asyncio.sleep(0.01)
+    group._writer.cancel()  # (as at shutdown)
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(later, 1.0)  # (a caller left waiting would time out here)
+    assert await asyncio.wait_for(group.add(6), 0.5) == 60  # a new writer, with no crowd to wait for
