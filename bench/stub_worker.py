@@ -2,9 +2,10 @@
 
     python bench/stub_worker.py CONFIG_TOML [--plain]
 
-The real ``Worker`` loop (claims, leases, heartbeats, storing drafts, outbox rows); only the
-model is replaced. ``--plain``: the database and the photo store unencrypted (``encrypt=False``, for
-``bot_load.py --encryption off``). Stops on SIGTERM.
+The real ``Worker`` loop (claims, leases, heartbeats, storing drafts, outbox rows) at the real
+worker's CPU priority (``[worker] nice``); only the model is replaced. ``--plain``: the database and
+the photo store unencrypted (``encrypt=False``, for ``bot_load.py --encryption off``). Stops on
+SIGTERM.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import sys
 import threading
 
+from bot.priority import lower_priority
 from bot.stopsignal import install_stop_handlers
 from dermvqa.config import load_config
 from dermvqa.drafting.scripted import ScriptedDrafter
@@ -23,6 +25,7 @@ from dermvqa.worker import Worker
 
 def main() -> None:
     config = load_config(sys.argv[1])
+    lower_priority(config.worker.nice)  # as `dermbot worker` does, first
     plain = "--plain" in sys.argv[2:]
     key = None if plain else load_data_key(config)  # the key: inherited from bot_load
     db = open_database(config.database_url, key=key, encrypt=not plain)

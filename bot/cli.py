@@ -61,6 +61,7 @@ def cmd_migrate(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_worker(config: Config, args: argparse.Namespace) -> int:
+    from bot.priority import lower_priority
     from bot.stopsignal import install_stop_handlers
     from dermvqa.drafting.factory import create_drafter
     from dermvqa.errors import ModelLoadError
@@ -68,6 +69,9 @@ def cmd_worker(config: Config, args: argparse.Namespace) -> int:
     from dermvqa.storage.keys import load_data_key
     from dermvqa.worker import Worker
 
+    # First, before any thread exists (the heartbeat, the model's pools): they inherit it.
+    niceness = lower_priority(config.worker.nice)
+    logger.info("worker at CPU priority nice %d ([worker] nice = %d): the bot runs first", niceness, config.worker.nice)
     db = open_database(config.database_url, key=load_data_key(config), busy_timeout_ms=config.database.busy_timeout_ms)
     upgrade(db)
     worker = Worker(config, db, lambda spec: create_drafter(spec, config.model), worker_id=args.worker_id)

@@ -165,6 +165,9 @@ class WorkerConfig:
     # A batch still drafting after this long counts as hung: its jobs go back to the queue (the
     # attempt counted) and the worker exits so its supervisor restarts it.
     batch_timeout_s: float = field(default=600.0, metadata=_at_least(1.0))
+    # The worker's CPU priority as a nice value (0-19; higher yields more): the bot runs first when
+    # both want a core (bot/priority.py). 0 leaves the worker as it was started.
+    nice: int = field(default=10, metadata=_between(0, 19))
 
 
 @dataclass(frozen=True)
