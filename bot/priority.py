@@ -6,18 +6,26 @@ kernel run the bot first whenever both want a core. ``bench/bot_load.py`` measur
 scripted worker: a crowd's Submits were acknowledged sooner and cost the bot less CPU (the README,
 "Submit under load").
 
-Linux keeps a nice value per thread, and a thread inherits its creator's: so the worker sets it first
-thing, before its heartbeat thread or the model's thread pools exist. An unprivileged process can
-only lower its own priority, so the value is a floor: a worker started under ``nice -n 15`` stays at
-15, and ``nice = 0`` leaves the worker as it was started.
+Linux keeps a nice value per thread, and a new thread inherits its creator's: so the worker sets it
+first thing, and sets it on every thread the process already has (a library may have started some at
+import), so that the heartbeat, the watchdog and the model's thread pools all run at it. An
+unprivileged process can only lower its own priority, so the value is a floor: a worker started
+under ``nice -n 15`` stays at 15, and ``nice = 0`` leaves the worker as it was started.
+
+Nice values rank the tasks of one scheduling group: the worker that ``dermbot run`` starts is in the
+bot's. Where the bot and the worker run as separate services (systemd units, containers), give the
+worker a lower share there too (``Nice=`` or ``CPUWeight=``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 
 logger = logging.getLogger(__name__)
+
+_TASKS = Path("/proc/self/task")  # Linux: one entry per thread of this process
 
 
 def nice_increment(current: int, wanted: int) -> int:
@@ -27,17 +35,33 @@ def nice_increment(current: int, wanted: int) -> int:
 
 
 def lower_priority(wanted: int) -> int:
-    """Make this process (its calling thread and the threads it starts afterwards) at least as nice
-    as ``wanted``; returns its niceness now. Where the platform has no ``os.nice``, or refuses, it
-    stays as it is (logged): a priority is an optimisation, never a reason not to draft."""
-    if not hasattr(os, "nice"):  # (not POSIX)
+    """Make this process's threads, those it has and those it starts afterwards, at least as nice as
+    ``wanted``; returns the calling thread's niceness now. Where the platform has no nice values
+    (not POSIX) nothing changes; where it refuses (a sandbox), nothing more changes and a warning is
+    logged: a priority is an optimisation, never a reason not to draft."""
+    if not hasattr(os, "nice"):
         return 0
-    current = os.nice(0)
-    step = nice_increment(current, wanted)
-    if not step:
-        return current
     try:
-        return os.nice(step)
+        if hasattr(os, "setpriority") and _TASKS.is_dir():
+            for thread_id in (int(entry.name) for entry in _TASKS.iterdir()):
+                _lower_thread(thread_id, wanted)
+        else:  # (e.g. macOS: one value for the whole process)
+            step = nice_increment(os.nice(0), wanted)
+            if step:
+                os.nice(step)
+        return os.nice(0)
     except OSError as exc:
         logger.warning("could not lower the worker's CPU priority to nice %d (%s)", wanted, type(exc).__name__)
-        return current
+        try:
+            return os.nice(0)
+        except OSError:
+            return 0
+
+
+def _lower_thread(thread_id: int, wanted: int) -> None:
+    try:
+        current = os.getpriority(os.PRIO_PROCESS, thread_id)  # (Linux: a thread id names one thread)
+        if nice_increment(current, wanted):
+            os.setpriority(os.PRIO_PROCESS, thread_id, wanted)
+    except ProcessLookupError:  # the thread ended meanwhile
+        pass

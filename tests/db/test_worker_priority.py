@@ -22,6 +22,8 @@ def test_the_worker_process_runs_at_the_configured_nice_value(tmp_path):
         f'[model]\nname = "{tmp_path / "no-model-here"}"\n'
     )
     wanted = os.nice(0) + 6  # relative to this test process, which may itself run niced
+    if wanted > 19:
+        pytest.skip("this test process runs too nice to see the change")
     env = {
         **os.environ,
         "DERMBOT_DATA_KEY": "ab" * 32,
