@@ -13,9 +13,9 @@ from __future__ import annotations
 import sys
 import threading
 
-from bot.priority import lower_priority
 from bot.stopsignal import install_stop_handlers
 from dermvqa.config import load_config
+from dermvqa.cpu_priority import lower_priority
 from dermvqa.drafting.scripted import ScriptedDrafter
 from dermvqa.storage.database import open_database, upgrade
 from dermvqa.storage.image_store import ImageStore

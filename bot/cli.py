@@ -61,15 +61,15 @@ def cmd_migrate(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_worker(config: Config, args: argparse.Namespace) -> int:
-    from bot.priority import lower_priority
     from bot.stopsignal import install_stop_handlers
+    from dermvqa.cpu_priority import lower_priority
     from dermvqa.drafting.factory import create_drafter
     from dermvqa.errors import ModelLoadError
     from dermvqa.storage.database import open_database, upgrade
     from dermvqa.storage.keys import load_data_key
     from dermvqa.worker import Worker
 
-    # First, before any thread exists (the heartbeat, the model's pools): they inherit it.
+    # First, before the heartbeat and the model start their threads.
     niceness = lower_priority(config.worker.nice)
     logger.info("worker at CPU priority nice %d ([worker] nice = %d): the bot runs first", niceness, config.worker.nice)
     db = open_database(config.database_url, key=load_data_key(config), busy_timeout_ms=config.database.busy_timeout_ms)

@@ -166,7 +166,7 @@ class WorkerConfig:
     # attempt counted) and the worker exits so its supervisor restarts it.
     batch_timeout_s: float = field(default=600.0, metadata=_at_least(1.0))
     # The worker's CPU priority as a nice value (0-19; higher yields more): the bot runs first when
-    # both want a core (bot/priority.py). 0 leaves the worker as it was started.
+    # both want a core (dermvqa/cpu_priority.py). 0 leaves the worker as it was started.
     nice: int = field(default=10, metadata=_between(0, 19))
 
 
@@ -282,6 +282,8 @@ class TrainingConfig:
     weight_decay: float = field(default=0.0, metadata=_between(0.0, 1.0))
     max_grad_norm: float = field(default=1.0, metadata=_at_least(0.0))  # 0 = no clipping
     save_steps: int = field(default=200, metadata=_at_least(0))  # checkpoint every N optimizer steps; 0 = at the end
+    # The nightly training process's CPU priority (0-19), as [worker] nice: the bot runs first.
+    nice: int = field(default=10, metadata=_between(0, 19))
     device: str = field(default="auto", metadata=_rule(_is_device, "cpu, auto, mps, cuda or cuda:N"))
     # Recompute each layer's activations in the backward pass: far less memory, about a third more time.
     gradient_checkpointing: bool = False

@@ -1,7 +1,8 @@
 """The nightly job's process: ``python -m training.nightly --config PATH [--force]``.
 
-The scheduler (``training.scheduler``) starts this module in a process of its own, so the bot
-stays responsive while a model trains; ``dermbot train --now`` runs the same pipeline in-process.
+The scheduler (``training.scheduler``) starts this module in a process of its own, at a lower CPU
+priority (``[training] nice``), so the bot stays responsive while a model trains; ``dermbot train
+--now`` runs the same pipeline in-process.
 Exit status: 0 when the run was skipped, promoted or rejected; 1 when it failed; 2 for a bad config.
 """
 
@@ -13,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from dermvqa.config import load_config
+from dermvqa.cpu_priority import lower_priority
 from dermvqa.errors import DermError, explain
 from dermvqa.logsafety import configure_logging
 
@@ -27,10 +29,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     configure_logging(logging.DEBUG if args.verbose else logging.INFO)
-    from training.pipeline import run_pipeline
-
     try:
         config = load_config(args.config)
+        # First, before the training libraries start their thread pools.
+        niceness = lower_priority(config.training.nice)
+        logger.info(
+            "training at CPU priority nice %d ([training] nice = %d): the bot runs first",
+            niceness,
+            config.training.nice,
+        )
+        from training.pipeline import run_pipeline
+
         outcome = run_pipeline(config, force=args.force, trigger=args.trigger)
     except (DermError, OSError) as exc:  # a cause a person can fix (no key, no database): one line
         message, code = explain(exc)

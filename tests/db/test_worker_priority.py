@@ -1,5 +1,6 @@
-"""`dermbot worker` lowers its CPU priority to ``[worker] nice`` before anything else (bot/priority.py),
-here as a real process on a real SQLite file; it then stops at the model it cannot load."""
+"""The background processes lower their CPU priority first thing (dermvqa/cpu_priority.py), here as
+real processes on a real SQLite file: `dermbot worker` to ``[worker] nice`` (it then stops at the
+model it cannot load), the nightly training to ``[training] nice`` (it then skips: no new cases)."""
 
 from __future__ import annotations
 
@@ -40,3 +41,28 @@ def test_the_worker_process_runs_at_the_configured_nice_value(tmp_path):
     )
     assert done.returncode == 3, done.stderr[-2000:]  # no model: no job taken
     assert f"worker at CPU priority nice {wanted} ([worker] nice = {wanted})" in done.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "nice"), reason="POSIX nice values")
+def test_the_nightly_training_process_runs_at_the_configured_nice_value(tmp_path):
+    config = tmp_path / "dermbot.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "db.sqlite3"}"\n'
+        f'[storage]\ndir = "{tmp_path / "files"}"\n'
+        f'[training]\noutput_dir = "{tmp_path / "models"}"\n'
+    )
+    wanted = os.nice(0) + 4
+    if wanted > 19:
+        pytest.skip("this test process runs too nice to see the change")
+    env = {**os.environ, "DERMBOT_DATA_KEY": "ab" * 32, "DERMBOT_TRAINING_NICE": str(wanted), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "training.nightly", "--config", str(config)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]  # skipped: no approved case yet
+    assert f"training at CPU priority nice {wanted} ([training] nice = {wanted})" in done.stderr
+    assert ": skipped" in done.stderr

@@ -160,10 +160,13 @@ def test_retention_ages_default_zero_keeps_forever_and_bad_values_name_the_key(t
         assert needle in str(excinfo.value)
 
 
-def test_the_worker_nice_value_defaults_to_10_and_stays_within_0_to_19(tmp_path):
-    assert load_config(ROOT / "config.toml", environ={}).worker.nice == 10
+def test_the_background_nice_values_default_to_10_and_stay_within_0_to_19(tmp_path):
+    shipped = load_config(ROOT / "config.toml", environ={})
+    assert (shipped.worker.nice, shipped.training.nice) == (10, 10)
     assert load_config(environ={"DERMBOT_WORKER_NICE": "0"}).worker.nice == 0
-    for value in ("20", "-1"):
-        with pytest.raises(ConfigError) as excinfo:
-            load_config(write(tmp_path, f"[worker]\nnice = {value}\n"), environ={})
-        assert "[worker] nice" in str(excinfo.value)
+    assert load_config(environ={"DERMBOT_TRAINING_NICE": "19"}).training.nice == 19
+    for section in ("worker", "training"):
+        for value in ("20", "-1"):
+            with pytest.raises(ConfigError) as excinfo:
+                load_config(write(tmp_path, f"[{section}]\nnice = {value}\n"), environ={})
+            assert f"[{section}] nice" in str(excinfo.value)

@@ -1,20 +1,21 @@
-"""The CPU priority of the drafting worker: below the bot's, so the bot's patients come first.
+"""The CPU priority of the background processes: below the bot's, so the bot's patients come first.
 
-The bot answers people; the worker drafts in the background, and with a model on the CPU it would
-take every core it can get. On a machine the two share, ``[worker] nice`` (default 10) lets the
-kernel run the bot first whenever both want a core. ``bench/bot_load.py`` measured the effect with its
-scripted worker: a crowd's Submits were acknowledged sooner and cost the bot less CPU (the README,
-"Submit under load").
+The bot answers people; the drafting worker and the nightly training work in the background, and
+with a model on the CPU they would take every core they can get. On a machine they share,
+``[worker] nice`` and ``[training] nice`` (default 10) let the kernel run the bot first whenever
+both want a core. ``bench/bot_load.py`` measured the effect with its scripted worker: a crowd's
+Submits were acknowledged sooner and cost the bot less CPU (the README, "Submit under load").
 
-Linux keeps a nice value per thread, and a new thread inherits its creator's: so the worker sets it
-first thing, and sets it on every thread the process already has (a library may have started some at
-import), so that the heartbeat, the watchdog and the model's thread pools all run at it. An
-unprivileged process can only lower its own priority, so the value is a floor: a worker started
-under ``nice -n 15`` stays at 15, and ``nice = 0`` leaves the worker as it was started.
+Linux keeps a nice value per thread, and a new thread inherits its creator's: so each process sets
+it first thing (``dermbot worker``, ``python -m training.nightly``), and on every thread it already
+has (a library may have started some at import), so that the heartbeat, the watchdog and the model's
+thread pools all run at it. An unprivileged process can only lower its own priority, so the value
+is a floor: a process started under ``nice -n 15`` stays at 15, and ``nice = 0`` leaves it as it
+was started. The bot and its database process are never lowered.
 
-Nice values rank the tasks of one scheduling group: the worker that ``dermbot run`` starts is in the
-bot's. Where the bot and the worker run as separate services (systemd units, containers), give the
-worker a lower share there too (``Nice=`` or ``CPUWeight=``).
+Nice values rank the tasks of one scheduling group: the processes that ``dermbot run`` starts are in
+the bot's. Where they run as separate services (systemd units, containers), give them a lower share
+there too (``Nice=`` or ``CPUWeight=``).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def lower_priority(wanted: int) -> int:
     """Make this process's threads, those it has and those it starts afterwards, at least as nice as
     ``wanted``; returns the calling thread's niceness now. Where the platform has no nice values
     (not POSIX) nothing changes; where it refuses (a sandbox), nothing more changes and a warning is
-    logged: a priority is an optimisation, never a reason not to draft."""
+    logged: a priority is an optimisation, never a reason not to draft or train."""
     if not hasattr(os, "nice"):
         return 0
     try:
@@ -51,7 +52,7 @@ def lower_priority(wanted: int) -> int:
                 os.nice(step)
         return os.nice(0)
     except OSError as exc:
-        logger.warning("could not lower the worker's CPU priority to nice %d (%s)", wanted, type(exc).__name__)
+        logger.warning("could not lower this process's CPU priority to nice %d (%s)", wanted, type(exc).__name__)
         try:
             return os.nice(0)
         except OSError:

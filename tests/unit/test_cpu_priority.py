@@ -1,4 +1,4 @@
-"""The drafting worker's CPU priority (bot/priority.py): the pure rule, the real call in a child
+"""The background processes' CPU priority (dermvqa/cpu_priority.py): the pure rule, the real call in a child
 process (a nice value cannot be undone, so never in the test process itself), and the calls it makes
 with the operating system's replaced."""
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bot import priority
-from bot.priority import lower_priority, nice_increment
+from dermvqa import cpu_priority
+from dermvqa.cpu_priority import lower_priority, nice_increment
 
 ROOT = Path(__file__).resolve().parents[2]
 LINUX_THREADS = hasattr(os, "setpriority") and Path("/proc/self/task").is_dir()
@@ -36,7 +36,7 @@ def before():  # a thread that exists before the call, as one a library starts a
     seen["id"] = threading.get_native_id(); started.set(); release.wait()
 early = threading.Thread(target=before); early.start(); started.wait()
 os.nice({started_at})
-from bot.priority import lower_priority
+from dermvqa.cpu_priority import lower_priority
 now = lower_priority({wanted})
 later = threading.Thread(target=lambda: seen.setdefault("later", os.nice(0)))  # Linux: this thread's
 later.start(); later.join()
@@ -76,11 +76,11 @@ def test_zero_leaves_the_process_as_it_was_started():
 def test_it_never_asks_for_a_higher_priority(monkeypatch):
     # Unprivileged, such a request would fail and be logged; here every call is recorded instead.
     asked: list[int] = []
-    monkeypatch.setattr(priority.os, "getpriority", lambda which, who: 15)
-    monkeypatch.setattr(priority.os, "setpriority", lambda which, who, value: asked.append(value))
+    monkeypatch.setattr(cpu_priority.os, "getpriority", lambda which, who: 15)
+    monkeypatch.setattr(cpu_priority.os, "setpriority", lambda which, who, value: asked.append(value))
     lower_priority(10)
     assert asked == []
-    monkeypatch.setattr(priority.os, "getpriority", lambda which, who: 3)
+    monkeypatch.setattr(cpu_priority.os, "getpriority", lambda which, who: 3)
     lower_priority(10)
     assert asked and set(asked) == {10}  # one per thread of this process
 
@@ -90,8 +90,8 @@ def test_a_refusal_is_logged_and_the_worker_goes_on(monkeypatch, caplog):
     def refuse(which, who, value):
         raise PermissionError("sandbox")
 
-    monkeypatch.setattr(priority.os, "getpriority", lambda which, who: 0)
-    monkeypatch.setattr(priority.os, "setpriority", refuse)
-    with caplog.at_level(logging.WARNING, logger="bot.priority"):
+    monkeypatch.setattr(cpu_priority.os, "getpriority", lambda which, who: 0)
+    monkeypatch.setattr(cpu_priority.os, "setpriority", refuse)
+    with caplog.at_level(logging.WARNING, logger="dermvqa.cpu_priority"):
         assert lower_priority(10) == os.nice(0)  # unchanged, and no exception
-    assert "could not lower the worker's CPU priority to nice 10 (PermissionError)" in caplog.text
+    assert "could not lower this process's CPU priority to nice 10 (PermissionError)" in caplog.text
