@@ -13,56 +13,47 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
+pytestmark = pytest.mark.skipif(not hasattr(os, "nice"), reason="POSIX nice values")
 
-@pytest.mark.skipif(not hasattr(os, "nice"), reason="POSIX nice values")
-def test_the_worker_process_runs_at_the_configured_nice_value(tmp_path):
-    config = tmp_path / "dermbot.toml"
-    config.write_text(
-        f'[database]\nurl = "sqlite:///{tmp_path / "db.sqlite3"}"\n'
-        f'[storage]\ndir = "{tmp_path / "files"}"\n'
-        f'[model]\nname = "{tmp_path / "no-model-here"}"\n'
-    )
-    wanted = os.nice(0) + 6  # relative to this test process, which may itself run niced
+
+def _run_niced(tmp_path: Path, section: str, extra: str, command: list[str], increment: int):
+    """``command`` (after ``python -m``) as a process of its own on a fresh SQLite file, with
+    ``[section] nice`` set through the environment (which overrides the file, as for any key) to
+    ``increment`` above this test process's own value; returns (the finished process, that value)."""
+    wanted = os.nice(0) + increment  # this test process may itself run niced
     if wanted > 19:
         pytest.skip("this test process runs too nice to see the change")
+    config = tmp_path / "dermbot.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "db.sqlite3"}"\n[storage]\ndir = "{tmp_path / "files"}"\n{extra}'
+    )
     env = {
         **os.environ,
         "DERMBOT_DATA_KEY": "ab" * 32,
-        "DERMBOT_WORKER_NICE": str(wanted),  # the environment overrides the file, as for any key
+        f"DERMBOT_{section.upper()}_NICE": str(wanted),
         "HF_HUB_OFFLINE": "1",
     }
     done = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "--config", str(config), "worker", "--exit-when-idle"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 3, done.stderr[-2000:]  # no model: no job taken
-    assert f"worker at CPU priority nice {wanted} ([worker] nice = {wanted})" in done.stderr
-
-
-@pytest.mark.skipif(not hasattr(os, "nice"), reason="POSIX nice values")
-def test_the_nightly_training_process_runs_at_the_configured_nice_value(tmp_path):
-    config = tmp_path / "dermbot.toml"
-    config.write_text(
-        f'[database]\nurl = "sqlite:///{tmp_path / "db.sqlite3"}"\n'
-        f'[storage]\ndir = "{tmp_path / "files"}"\n'
-        f'[training]\noutput_dir = "{tmp_path / "models"}"\n'
-    )
-    wanted = os.nice(0) + 4
-    if wanted > 19:
-        pytest.skip("this test process runs too nice to see the change")
-    env = {**os.environ, "DERMBOT_DATA_KEY": "ab" * 32, "DERMBOT_TRAINING_NICE": str(wanted), "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run(
-        [sys.executable, "-m", "training.nightly", "--config", str(config)],
+        [sys.executable, "-m", *command[:1], "--config", str(config), *command[1:]],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         timeout=300,
     )
+    return done, wanted
+
+
+def test_the_worker_process_runs_at_the_configured_nice_value(tmp_path):
+    extra = f'[model]\nname = "{tmp_path / "no-model-here"}"\n'
+    done, wanted = _run_niced(tmp_path, "worker", extra, ["bot.cli", "worker", "--exit-when-idle"], 6)
+    assert done.returncode == 3, done.stderr[-2000:]  # no model: no job taken
+    assert f"worker at CPU priority nice {wanted} ([worker] nice = {wanted})" in done.stderr
+
+
+def test_the_nightly_training_process_runs_at_the_configured_nice_value(tmp_path):
+    extra = f'[training]\noutput_dir = "{tmp_path / "models"}"\n'
+    done, wanted = _run_niced(tmp_path, "training", extra, ["training.nightly"], 4)
     assert done.returncode == 0, done.stderr[-2000:]  # skipped: no approved case yet
     assert f"training at CPU priority nice {wanted} ([training] nice = {wanted})" in done.stderr
     assert ": skipped" in done.stderr
