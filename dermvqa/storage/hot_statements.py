@@ -304,9 +304,12 @@ class SqliteStatements:
 
     def queue_plain(self, case_ids: Sequence[int], now: dt.datetime) -> list[int]:
         sql = _QUEUE_PLAIN_SQL.format(_marks(len(case_ids)))
+
         # urgent_reasons: JSON null, as SQLAlchemy binds None to a JSON column; updated_at: its onupdate
-        when = stored_datetime(now), stored_datetime(utcnow())
-        return [case_id for (case_id,) in self._run(sql, lambda: [QUEUED, _json(None), *when, *case_ids, COLLECTING])]
+        def params() -> list[Any]:
+            return [QUEUED, _json(None), stored_datetime(now), stored_datetime(utcnow()), *case_ids, COLLECTING]
+
+        return [case_id for (case_id,) in self._run(sql, params)]
 
     def insert_jobs(self, rows: list[dict[str, Any]]) -> None:
         self._run_many(_INSERT_JOB_SQL, rows, _job_params)

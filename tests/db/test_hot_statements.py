@@ -124,7 +124,6 @@ def test_the_driver_writes_the_same_rows_as_core(tmp_path, monkeypatch):
         states = [row["state"][0] for row in rows_core["outbox"]]
         assert {"sent", "failed", "pending"} <= set(states)
         assert {row["state"][0] for row in rows_core["cases"]} == {"queued", "collecting"}
-
     finally:
         db_core.dispose()
         db_driver.dispose()
@@ -166,6 +165,8 @@ def test_errors_are_sqlalchemys_and_hide_their_values(db, driver):
     with pytest.raises(StatementError, match="naive") as caught, db.write() as session:
         hot_statements.hot_statements(session.connection(), driver=driver).insert_outbox([naive])
     assert "private words" not in str(caught.value)
+    with pytest.raises(StatementError, match="naive"), db.write() as session:  # a time stamp of the queueing
+        hot_statements.hot_statements(session.connection(), driver=driver).queue_plain([1], NOW.replace(tzinfo=None))
 
 
 def test_many_rows_and_other_time_zones_are_written_as_core_writes_them(tmp_path):
