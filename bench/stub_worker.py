@@ -25,7 +25,7 @@ from dermvqa.worker import Worker
 
 def main() -> None:
     config = load_config(sys.argv[1])
-    lower_priority(config.worker.nice)  # as `dermbot worker` does, first
+    lower_priority(config.worker.nice, "worker")  # as `dermbot worker` does, first
     plain = "--plain" in sys.argv[2:]
     key = None if plain else load_data_key(config)  # the key: inherited from bot_load
     db = open_database(config.database_url, key=key, encrypt=not plain)

@@ -69,9 +69,7 @@ def cmd_worker(config: Config, args: argparse.Namespace) -> int:
     from dermvqa.storage.keys import load_data_key
     from dermvqa.worker import Worker
 
-    # First, before the heartbeat and the model start their threads.
-    niceness = lower_priority(config.worker.nice)
-    logger.info("worker at CPU priority nice %d ([worker] nice = %d): the bot runs first", niceness, config.worker.nice)
+    lower_priority(config.worker.nice, "worker")  # first, before the heartbeat and the model start threads
     db = open_database(config.database_url, key=load_data_key(config), busy_timeout_ms=config.database.busy_timeout_ms)
     upgrade(db)
     worker = Worker(config, db, lambda spec: create_drafter(spec, config.model), worker_id=args.worker_id)

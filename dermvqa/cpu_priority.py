@@ -35,11 +35,18 @@ def nice_increment(current: int, wanted: int) -> int:
     return max(0, wanted - current)
 
 
-def lower_priority(wanted: int) -> int:
+def lower_priority(wanted: int, section: str) -> int:
     """Make this process's threads, those it has and those it starts afterwards, at least as nice as
-    ``wanted``; returns the calling thread's niceness now. Where the platform has no nice values
-    (not POSIX) nothing changes; where it refuses (a sandbox), nothing more changes and a warning is
-    logged: a priority is an optimisation, never a reason not to draft or train."""
+    ``wanted`` (``[section] nice``), and log the niceness it has then, which it returns. Where the
+    platform has no nice values (not POSIX) nothing changes; where it refuses (a sandbox), nothing
+    more changes and a warning is logged: a priority is an optimisation, never a reason not to draft
+    or train."""
+    now = _lower(wanted)
+    logger.info("%s at CPU priority nice %d ([%s] nice = %d): the bot runs first", section, now, section, wanted)
+    return now
+
+
+def _lower(wanted: int) -> int:
     if not hasattr(os, "nice"):
         return 0
     try:

@@ -31,13 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(logging.DEBUG if args.verbose else logging.INFO)
     try:
         config = load_config(args.config)
-        # First, before the training libraries start their thread pools.
-        niceness = lower_priority(config.training.nice)
-        logger.info(
-            "training at CPU priority nice %d ([training] nice = %d): the bot runs first",
-            niceness,
-            config.training.nice,
-        )
+        lower_priority(config.training.nice, "training")  # first, before the training libraries start threads
         from training.pipeline import run_pipeline
 
         outcome = run_pipeline(config, force=args.force, trigger=args.trigger)

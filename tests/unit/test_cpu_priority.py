@@ -37,7 +37,7 @@ def before():  # a thread that exists before the call, as one a library starts a
 early = threading.Thread(target=before); early.start(); started.wait()
 os.nice({started_at})
 from dermvqa.cpu_priority import lower_priority
-now = lower_priority({wanted})
+now = lower_priority({wanted}, "worker")
 later = threading.Thread(target=lambda: seen.setdefault("later", os.nice(0)))  # Linux: this thread's
 later.start(); later.join()
 early_value = os.getpriority(os.PRIO_PROCESS, seen["id"]) if hasattr(os, "setpriority") else now
@@ -78,10 +78,10 @@ def test_it_never_asks_for_a_higher_priority(monkeypatch):
     asked: list[int] = []
     monkeypatch.setattr(cpu_priority.os, "getpriority", lambda which, who: 15)
     monkeypatch.setattr(cpu_priority.os, "setpriority", lambda which, who, value: asked.append(value))
-    lower_priority(10)
+    lower_priority(10, "worker")
     assert asked == []
     monkeypatch.setattr(cpu_priority.os, "getpriority", lambda which, who: 3)
-    lower_priority(10)
+    lower_priority(10, "worker")
     assert asked and set(asked) == {10}  # one per thread of this process
 
 
@@ -93,5 +93,5 @@ def test_a_refusal_is_logged_and_the_worker_goes_on(monkeypatch, caplog):
     monkeypatch.setattr(cpu_priority.os, "getpriority", lambda which, who: 0)
     monkeypatch.setattr(cpu_priority.os, "setpriority", refuse)
     with caplog.at_level(logging.WARNING, logger="dermvqa.cpu_priority"):
-        assert lower_priority(10) == os.nice(0)  # unchanged, and no exception
+        assert lower_priority(10, "worker") == os.nice(0)  # unchanged, and no exception
     assert "could not lower this process's CPU priority to nice 10 (PermissionError)" in caplog.text
